@@ -1,0 +1,328 @@
+"""Forms of the agency workspace. They only validate; views hand the cleaned data to the
+services, so a form never saves a model itself."""
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+
+from casesite.forms import UswdsFormMixin
+from partners.models import PartnerOrganization, Tab, default_tabs
+
+from . import selectors, services
+from .models import Activity, Case, Note, Program, ServiceRequest
+
+LANGUAGES = (
+    ("en", "English"),
+    ("es", "Spanish"),
+    ("zh", "Chinese"),
+    ("vi", "Vietnamese"),
+    ("ko", "Korean"),
+    ("ru", "Russian"),
+    ("ar", "Arabic"),
+    ("ht", "Haitian Creole"),
+    ("fr", "French"),
+    ("pt", "Portuguese"),
+)
+
+
+def person_label(user) -> str:
+    full = user.get_full_name()
+    return f"{full} ({user.get_username()})" if full else user.get_username()
+
+
+# Cases List filters --------------------------------------------------------------------------
+
+
+class CaseFilterForm(UswdsFormMixin, forms.Form):
+    """The Cases List query and filters (GET). Invalid values are ignored, not shown."""
+
+    q = forms.CharField(label="Search cases", required=False, max_length=100)
+    status = forms.ChoiceField(
+        label="Status", required=False, choices=[("", "Any status"), *Case.Status.choices]
+    )
+    program = forms.ModelChoiceField(
+        label="Program",
+        required=False,
+        queryset=Program.objects.none(),
+        to_field_name="code",
+        empty_label="Any program",
+    )
+    partner = forms.ModelChoiceField(
+        label="Primary partner",
+        required=False,
+        queryset=PartnerOrganization.objects.none(),
+        empty_label="Any partner",
+    )
+    owner = forms.ModelChoiceField(
+        label="Owner",
+        required=False,
+        queryset=get_user_model().objects.none(),
+        empty_label="Anyone",
+    )
+    pending = forms.BooleanField(label="Referred and not accepted", required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["program"].queryset = selectors.programs()
+        self.fields["partner"].queryset = selectors.partner_organizations()
+        self.fields["owner"].queryset = selectors.agency_staff()
+        self.fields["owner"].label_from_instance = person_label
+        self.fields["q"].widget.attrs.update(
+            {"type": "search", "placeholder": "Case number, Case Name or applicant"}
+        )
+        for name in ("status", "program", "partner", "owner", "pending"):
+            widget = self.fields[name].widget
+            widget.attrs["class"] = f"{widget.attrs.get('class', '')} cw-filter-control".strip()
+
+    def filters(self) -> dict:
+        """Keyword arguments for `selectors.agency_case_list` from the valid fields."""
+        self.is_valid()
+        data = self.cleaned_data
+        return {
+            "query": (data.get("q") or "").strip(),
+            "status": data.get("status") or "",
+            "program": data["program"].code if data.get("program") else "",
+            "partner": data["partner"].pk if data.get("partner") else "",
+            "owner": data["owner"].pk if data.get("owner") else "",
+            "pending_only": bool(data.get("pending")),
+        }
+
+
+# Cases ---------------------------------------------------------------------------------------
+
+
+class CaseForm(UswdsFormMixin, forms.ModelForm):
+    """New Case and Edit case. Bound to initial values, never to the case itself: the
+    service compares and applies the changes (and records them)."""
+
+    SECTIONS = (
+        ("Case", ("name", "program", "priority", "region", "language", "summary")),
+        (
+            "Applicant",
+            ("applicant_name", "applicant_phone", "applicant_email", "date_of_birth"),
+        ),
+        (
+            "Internal: never shown to partners",
+            ("household_income", "applicant_identifier", "eligibility_notes"),
+        ),
+    )
+
+    language = forms.ChoiceField(label="Language", choices=LANGUAGES, initial="en")
+
+    class Meta:
+        model = Case
+        fields = services.CASE_EDITABLE_FIELDS
+        widgets = {
+            "summary": forms.Textarea(attrs={"rows": 4}),
+            "eligibility_notes": forms.Textarea(attrs={"rows": 3}),
+            "date_of_birth": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+            "applicant_phone": forms.TextInput(attrs={"type": "tel", "autocomplete": "off"}),
+        }
+        labels = {
+            "applicant_name": "Applicant name",
+            "applicant_phone": "Applicant phone",
+            "applicant_email": "Applicant email",
+            "date_of_birth": "Date of birth",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        language = self.initial.get("language") or self.data.get("language")
+        if language and language not in dict(LANGUAGES):
+            # Keep a language code this list does not know, so editing never loses it.
+            self.fields["language"].choices = [*LANGUAGES, (language, language)]
+        self.fields["program"].queryset = selectors.programs()
+        self.fields["program"].empty_label = "- Select a program -"
+
+    def sections(self):
+        for title, names in self.SECTIONS:
+            yield title, [self[name] for name in names]
+
+    def case_fields(self) -> dict:
+        return {name: self.cleaned_data[name] for name in services.CASE_EDITABLE_FIELDS}
+
+
+class NewCaseForm(CaseForm):
+    owner = forms.ModelChoiceField(label="Owner", queryset=get_user_model().objects.none())
+
+    SECTIONS = (
+        ("Case", ("name", "program", "owner", "priority", "region", "language", "summary")),
+        *CaseForm.SECTIONS[1:],
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].queryset = selectors.agency_staff()
+        self.fields["owner"].label_from_instance = person_label
+
+
+# Partners ------------------------------------------------------------------------------------
+
+
+class PartnerAddForm(UswdsFormMixin, forms.Form):
+    """New: associate one predefined partner organization with the case."""
+
+    q = forms.CharField(label="Search partner organizations", required=False, max_length=100)
+    partner = forms.ModelChoiceField(
+        label="Partner organization",
+        queryset=PartnerOrganization.objects.none(),
+        empty_label="- Select a partner -",
+        error_messages={"invalid_choice": "Choose an active partner not yet on this case."},
+    )
+
+    def __init__(self, *args, case: Case, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["partner"].queryset = selectors.partner_choices(case=case)
+        self.fields["q"].widget.attrs.update(
+            {"type": "search", "autocomplete": "off", "placeholder": "Type part of a name"}
+        )
+
+
+# Case Team -----------------------------------------------------------------------------------
+
+
+class TeamAddForm(UswdsFormMixin, forms.Form):
+    """Add a person to the Case Team: agency staff, or a partner agent with the tabs that
+    agent may open (by default the organization's)."""
+
+    user = forms.TypedChoiceField(label="Person", coerce=int, empty_value=None)
+    tabs = forms.MultipleChoiceField(
+        label="Tabs the partner agent may see",
+        choices=Tab.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Besides the case details. Ignored for agency staff.",
+    )
+
+    def __init__(self, *args, case: Case, refresh_url: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        if refresh_url:
+            # Picking a person re-ticks the tab boxes with that agent's organization defaults.
+            self.fields["user"].widget.attrs.update(
+                {
+                    "hx-get": refresh_url,
+                    "hx-trigger": "change",
+                    "hx-target": "#team-tab-choices",
+                    "hx-select": "#team-tab-choices",
+                    "hx-swap": "outerHTML",
+                }
+            )
+        self.fields[
+            "user"
+        ].help_text = "Agency staff, or an agent of an active partner organization."
+        staff, agents = selectors.team_candidates(case=case)
+        staff, agents = list(staff), list(agents)
+        self.people = {user.pk: user for user in staff}
+        self.agents = {agent.user_id: agent for agent in agents}
+        self.people.update({agent.user_id: agent.user for agent in agents})
+        choices: list = [("", "- Select a person -")]
+        if staff:
+            choices.append(("Agency staff", [(u.pk, person_label(u)) for u in staff]))
+        by_org: dict[str, list] = {}
+        for agent in agents:
+            role = " · Partner manager" if agent.is_manager else ""
+            by_org.setdefault(agent.organization.name, []).append(
+                (agent.user_id, person_label(agent.user) + role)
+            )
+        choices.extend(by_org.items())
+        self.fields["user"].choices = choices
+        if not self.is_bound:
+            self.initial.setdefault("tabs", self.default_tabs_for(self.initial.get("user")))
+
+    def default_tabs_for(self, user_id) -> list[str]:
+        """The tabs ticked before the user decides: the agent's organization's defaults."""
+        try:
+            agent = self.agents.get(int(user_id))
+        except (TypeError, ValueError):
+            agent = None
+        return list(agent.organization.default_tabs if agent else default_tabs())
+
+    def clean_user(self):
+        user = self.people.get(self.cleaned_data["user"])
+        if user is None:
+            raise ValidationError("Choose a person who is not on the Case Team yet.")
+        return user
+
+
+# Records -------------------------------------------------------------------------------------
+
+
+class RecordForm(UswdsFormMixin, forms.ModelForm):
+    """A record's add form; `shared_by_default` decides the "Shared with partners" box."""
+
+    shared_by_default = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["shared_with_partners"].initial = self.shared_by_default
+        self.fields[
+            "shared_with_partners"
+        ].help_text = "Partner agents on the Case Team see it in their tab."
+
+    def record_fields(self) -> dict:
+        return {k: v for k, v in self.cleaned_data.items() if k != "shared_with_partners"}
+
+
+class ActivityForm(RecordForm):
+    shared_by_default = True
+
+    class Meta:
+        model = Activity
+        fields = ("type", "subject", "description", "due_date", "status", "shared_with_partners")
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 3}),
+            "due_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        }
+
+
+class ServiceRequestForm(RecordForm):
+    shared_by_default = True
+
+    class Meta:
+        model = ServiceRequest
+        fields = ("title", "description", "status", "priority", "shared_with_partners")
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+
+
+class NoteForm(RecordForm):
+    class Meta:
+        model = Note
+        fields = ("body", "shared_with_partners")
+        widgets = {"body": forms.Textarea(attrs={"rows": 4})}
+        labels = {"body": "Note"}
+
+
+class AttachmentForm(UswdsFormMixin, forms.Form):
+    file = forms.FileField(label="File")
+    description = forms.CharField(label="Description", required=False, max_length=255)
+    shared_with_partners = forms.BooleanField(
+        label="Shared with partners",
+        required=False,
+        help_text="Partner agents on the Case Team may download it.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        allowed = ",".join(sorted(services.ALLOWED_UPLOADS))
+        self.fields["file"].widget.attrs["accept"] = allowed
+        limit = settings.ATTACHMENT_MAX_BYTES // (1024 * 1024)
+        kinds = ", ".join(sorted(e.lstrip(".").upper() for e in services.ALLOWED_UPLOADS))
+        self.fields["file"].help_text = f"{kinds}; up to {limit} MB."
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        services.validate_upload(upload)
+        return upload
+
+
+class ServiceRequestStatusForm(UswdsFormMixin, forms.Form):
+    status = forms.ChoiceField(label="Status", choices=ServiceRequest.Status.choices)
+
+
+RECORD_FORMS = {
+    "activities": ActivityForm,
+    "attachments": AttachmentForm,
+    "servicerequests": ServiceRequestForm,
+    "notes": NoteForm,
+}

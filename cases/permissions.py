@@ -1,0 +1,101 @@
+"""Object permissions of the Partner Portal: the one declared list, and the only code that
+grants or revokes them (called from services when the case team changes).
+
+Per-user grants go to the partner agents on a case team; group grants go to the managers
+group of each partner organization that has an agent on the case. Both use guardian's
+direct foreign-key models (`CaseUserObjectPermission`, `CaseGroupObjectPermission`).
+"""
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import Permission
+from django.contrib.contenttypes.models import ContentType
+from guardian.core import ObjectPermissionChecker
+
+from partners.models import PartnerOrganization, Tab
+from partners.services import organization_managers_group
+
+from .models import TAB_PERMISSIONS, Case, CaseGroupObjectPermission, CaseUserObjectPermission
+
+VIEW_CASE = "view_case"
+WORK_CASE = "work_case"
+# Every codename a partner may ever hold on a case.
+PARTNER_CODENAMES = (VIEW_CASE, WORK_CASE, *TAB_PERMISSIONS.values())
+
+
+@dataclass(frozen=True)
+class CaseTab:
+    """A view tab of the portal's case page and the object permission it needs."""
+
+    slug: str
+    label: str
+    permission: str
+
+
+PORTAL_TABS = tuple(CaseTab(tab.value, tab.label, TAB_PERMISSIONS[tab]) for tab in Tab)
+
+
+def _permission_ids() -> dict[str, int]:
+    content_type = ContentType.objects.get_for_model(Case)
+    return dict(
+        Permission.objects.filter(
+            content_type=content_type, codename__in=PARTNER_CODENAMES
+        ).values_list("codename", "id")
+    )
+
+
+def codenames_for_tabs(tabs) -> list[str]:
+    """The permissions a partner agent gets for the given tabs (unknown tabs are ignored)."""
+    chosen = [TAB_PERMISSIONS[Tab(t)] for t in tabs if t in Tab.values]
+    return [VIEW_CASE, WORK_CASE, *chosen]
+
+
+def grant_partner_agent(*, user, case: Case, tabs) -> None:
+    """Grant a partner agent on the case team exactly the permissions for `tabs`."""
+    ids = _permission_ids()
+    wanted = {ids[c] for c in codenames_for_tabs(tabs)}
+    existing = CaseUserObjectPermission.objects.filter(user=user, content_object=case)
+    existing.exclude(permission_id__in=wanted).delete()
+    have = set(existing.values_list("permission_id", flat=True))
+    CaseUserObjectPermission.objects.bulk_create(
+        [
+            CaseUserObjectPermission(user=user, content_object=case, permission_id=pid)
+            for pid in wanted - have
+        ]
+    )
+
+
+def revoke_partner_agent(*, user, case: Case) -> None:
+    """Take every case permission away from a user who leaves the case team."""
+    CaseUserObjectPermission.objects.filter(user=user, content_object=case).delete()
+
+
+def sync_organization_managers(*, organization: PartnerOrganization, case: Case, tabs) -> None:
+    """Managers of an organization see the case while any of its agents is on the team,
+    with the union of the tabs granted to those agents; nothing once none is left."""
+    group = organization_managers_group(organization)
+    ids = _permission_ids()
+    existing = CaseGroupObjectPermission.objects.filter(group=group, content_object=case)
+    if tabs is None:
+        existing.delete()
+        return
+    wanted = {ids[c] for c in codenames_for_tabs(tabs)}
+    existing.exclude(permission_id__in=wanted).delete()
+    have = set(existing.values_list("permission_id", flat=True))
+    CaseGroupObjectPermission.objects.bulk_create(
+        [
+            CaseGroupObjectPermission(group=group, content_object=case, permission_id=pid)
+            for pid in wanted - have
+        ]
+    )
+
+
+def checker_for(user) -> ObjectPermissionChecker:
+    return ObjectPermissionChecker(user)
+
+
+def visible_tabs(*, user, case: Case, checker: ObjectPermissionChecker | None = None):
+    """The portal tabs this user may open on this case (one permission query)."""
+    checker = checker or ObjectPermissionChecker(user)
+    granted = set(checker.get_perms(case))
+    return [tab for tab in PORTAL_TABS if tab.permission in granted]

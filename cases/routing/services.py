@@ -1,0 +1,536 @@
+"""Writes of the Assignment Manager.
+
+Routing one case is one transaction that locks what it reads, always in the same order:
+the case row, then the candidate agents' `PartnerAgent` rows by primary key, then (round
+robin) the rule rows. Workloads are counted after those locks are held, so concurrent
+routers never assign a case twice and never push an agent past `max_open_cases`. The
+assignment itself is `services.case_team_add`, the same service as a manual assignment
+(team, object permissions, event, notification).
+"""
+
+import logging
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from itertools import zip_longest
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from partners.models import PartnerAgent
+
+from .. import services
+from ..models import AssignmentRule, Case, CaseEvent, CaseTeamMember, RoutingDecision
+from . import engine, selectors
+
+logger = logging.getLogger(__name__)
+
+Outcome = RoutingDecision.Outcome
+Trigger = RoutingDecision.Trigger
+Referral = CaseTeamMember.Referral
+ROUTE_PERMISSION = "cases.route_case"
+
+
+class NotRoutable(Exception):
+    """The case is not (any more) an unassigned Third-Party case."""
+
+
+def _require_route_permission(actor) -> None:
+    if actor is not None and not actor.has_perm(ROUTE_PERMISSION):
+        raise PermissionDenied("You may not route cases.")
+
+
+def _name(user) -> str:
+    return user.get_full_name() or user.get_username()
+
+
+def _lock_case(case_pk: int, *, skip_locked: bool = False) -> Case | None:
+    """The case row, locked (None if another router holds it and `skip_locked`)."""
+    skip = skip_locked and connection.features.has_select_for_update_skip_locked
+    return (
+        Case.objects.select_for_update(skip_locked=skip, of=("self",))
+        .select_related("program", "owner")
+        .filter(pk=case_pk)
+        .first()
+    )
+
+
+def _history(case: Case) -> dict[int, tuple[str, bool]]:
+    return selectors.case_partner_history(case_ids=[case.pk])[case.pk]
+
+
+@dataclass
+class LockedPools:
+    """The candidate agents of some rules, locked, with their workloads and the round-robin
+    turns. While the transaction lasts nobody else can assign them a case, so the counts
+    stay exact as this router adds to them."""
+
+    pools: dict[int, list[PartnerAgent]] = field(default_factory=dict)
+    open_counts: dict[int, int] = field(default_factory=dict)
+    cursors: dict[int, int] = field(default_factory=dict)
+
+    def assigned(self, plan: engine.Plan) -> None:
+        """Count an assignment just made."""
+        user_id = plan.winner.agent.user_id
+        self.open_counts[user_id] = self.open_counts.get(user_id, 0) + 1
+        if plan.rule.strategy == AssignmentRule.Strategy.ROUND_ROBIN:
+            self.cursors[plan.rule.pk] = plan.winner.agent.pk
+
+
+def _lock_pools(*, rules: selectors.RuleSet, matching: list[AssignmentRule]) -> LockedPools:
+    """Lock the agents of the rules' pools (by primary key: every router takes them in the
+    same order, so routers cannot deadlock), then read their workloads in one aggregate."""
+    if not matching:
+        return LockedPools()
+    agents = list(
+        PartnerAgent.objects.filter(rules.pool_filter(matching))
+        .select_related("user", "organization")
+        .select_for_update(of=("self",))
+        .order_by("pk")
+    )
+    # Counted in a statement that starts after the locks are granted: a statement that had
+    # to wait for them would count from a snapshot taken before the other router's
+    # assignment committed.
+    locked = LockedPools(
+        pools={rule.pk: rules.pool_of(rule, agents) for rule in matching},
+        open_counts=selectors.open_referral_counts(user_ids=[a.user_id for a in agents]),
+    )
+    turn = [r.pk for r in matching if r.strategy == AssignmentRule.Strategy.ROUND_ROBIN]
+    if turn:
+        locked.cursors = dict(
+            AssignmentRule.objects.select_for_update()
+            .filter(pk__in=turn)
+            .order_by("pk")
+            .values_list("pk", "round_robin_cursor")
+        )
+    return locked
+
+
+def _matching(rules: selectors.RuleSet, case: Case) -> list[AssignmentRule]:
+    return [rule for rule in rules.rules if not engine.rule_mismatch(rule, case)]
+
+
+def _plan(
+    *,
+    case: Case,
+    matching: list[AssignmentRule],
+    locked: LockedPools,
+    history: dict[int, tuple[str, bool]],
+) -> engine.Plan:
+    return engine.plan(
+        case=case,
+        program_code=case.program.code,
+        rules=matching,
+        pools=locked.pools,
+        open_counts=locked.open_counts,
+        history=history,
+        cursors=locked.cursors,
+    )
+
+
+def _plan_locked(
+    *, case: Case, rules: selectors.RuleSet, history: dict[int, tuple[str, bool]]
+) -> engine.Plan:
+    """Decide for a case whose row is locked: lock the candidate agents, then count."""
+    matching = _matching(rules, case)
+    locked = _lock_pools(rules=rules, matching=matching)
+    return _plan(case=case, matching=matching, locked=locked, history=history)
+
+
+def _decision(*, actor, case: Case, trigger: str, plan: engine.Plan, **overrides):
+    rule = plan.rule
+    fields = {
+        "case": case,
+        "rule": rule,
+        "rule_name": rule.name if rule else "",
+        "trigger": trigger,
+        "outcome": plan.outcome,
+        "candidates": plan.candidates_json(),
+        "winner": plan.winner.agent if plan.winner else None,
+        "explanation": plan.explanation,
+        "actor": actor,
+    }
+    fields.update(overrides)
+    return RoutingDecision(**fields)
+
+
+def _record(*, actor, case: Case, trigger: str, plan: engine.Plan, **overrides):
+    decision = _decision(actor=actor, case=case, trigger=trigger, plan=plan, **overrides)
+    decision.save()
+    return decision
+
+
+def _routed_event(*, actor, decision: RoutingDecision, plan: engine.Plan) -> CaseEvent:
+    return CaseEvent(
+        case=decision.case,
+        actor=actor,
+        verb=CaseEvent.Verb.ROUTED,
+        data={
+            "rule": plan.rule.name,
+            "agent": plan.winner.name,
+            "organization": plan.winner.agent.organization.name,
+            "explanation": plan.explanation,
+            "decision": decision.pk,
+        },
+    )
+
+
+def _assign(*, actor, case: Case, plan: engine.Plan) -> None:
+    """The assignment itself: the same service as adding an agent by hand."""
+    services.case_team_add(
+        actor=actor,
+        case=case,
+        user=plan.winner.agent.user,
+        response_hours=plan.rule.response_window_hours,
+        event_data={"routed": True, "rule": plan.rule.name},
+    )
+
+
+def _apply(*, actor, case: Case, trigger: str, plan: engine.Plan) -> RoutingDecision:
+    """Carry out a plan on a locked case and record the decision."""
+    if plan.outcome != Outcome.ASSIGNED:
+        return _record(actor=actor, case=case, trigger=trigger, plan=plan)
+    _assign(actor=actor, case=case, plan=plan)
+    if plan.rule.strategy == AssignmentRule.Strategy.ROUND_ROBIN:
+        AssignmentRule.objects.filter(pk=plan.rule.pk).update(
+            round_robin_cursor=plan.winner.agent.pk
+        )
+    decision = _record(actor=actor, case=case, trigger=trigger, plan=plan)
+    _routed_event(actor=actor, decision=decision, plan=plan).save()
+    return decision
+
+
+def _escalate(
+    *, actor, case: Case, trigger: str, reason: str, plan: engine.Plan | None = None
+) -> RoutingDecision:
+    """Hand the case back to its owner: decision, ESCALATED event, email."""
+    from .. import notifications
+
+    plan = plan or engine.Plan(outcome=Outcome.ESCALATED)
+    decision = _record(
+        actor=actor,
+        case=case,
+        trigger=trigger,
+        plan=plan,
+        outcome=Outcome.ESCALATED,
+        winner=None,
+        explanation=reason,
+    )
+    CaseEvent.objects.create(
+        case=case,
+        actor=actor,
+        verb=CaseEvent.Verb.ESCALATED,
+        data={"owner": _name(case.owner), "reason": reason, "decision": decision.pk},
+    )
+    notifications.notify_escalation(case=case, decision=decision)
+    return decision
+
+
+def _route(
+    *, actor, case_pk: int, trigger: str, rules: selectors.RuleSet, skip_locked: bool = False
+) -> RoutingDecision | None:
+    with transaction.atomic():
+        case = _lock_case(case_pk, skip_locked=skip_locked)
+        if case is None:
+            return None  # another router has it right now
+        if case.status != Case.Status.THIRD_PARTY:
+            raise NotRoutable(f"The case is {case.get_status_display()}, not Third-Party.")
+        history = _history(case)
+        if any(active for _, active in history.values()):
+            raise NotRoutable("A partner agent is already on the Case Team.")
+        plan = _plan_locked(case=case, rules=rules, history=history)
+        return _apply(actor=actor, case=case, trigger=trigger, plan=plan)
+
+
+# Entry points ------------------------------------------------------------------------------
+
+
+def case_route(*, actor, case: Case) -> RoutingDecision:
+    """Route Automatically on one case. Raises PermissionDenied without
+    `cases.route_case`, NotRoutable unless it is an unassigned Third-Party case."""
+    _require_route_permission(actor)
+    return _route(actor=actor, case_pk=case.pk, trigger=Trigger.MANUAL, rules=selectors.ruleset())
+
+
+def route_after_refer(*, case: Case, actor) -> None:
+    """Hook run by `case_transition` after "refer" when no partner agent is on the team.
+    The case row is already locked by that transaction. A routing failure must not undo
+    the referral, so it runs in a savepoint and is logged."""
+    rules = selectors.ruleset()
+    if not rules.rules:
+        return  # the Assignment Manager has no active rule: nothing to decide
+    try:
+        with transaction.atomic():
+            locked = _lock_case(case.pk)
+            plan = _plan_locked(case=locked, rules=rules, history=_history(locked))
+            _apply(actor=actor, case=locked, trigger=Trigger.REFERRAL, plan=plan)
+    except Exception:
+        logger.exception("Automatic routing failed for case %s", case.pk)
+
+
+BULK_CHUNK = 25
+
+
+def cases_route_unassigned(
+    *, actor, limit: int | None = None, cases=None, chunk_size: int = BULK_CHUNK
+) -> Counter:
+    """Route every unassigned Third-Party case, oldest first. `cases` narrows the queue
+    (a Case queryset). Returns counts by outcome.
+
+    The queue is worked in chunks of cases that the same rule takes first, one
+    transaction per chunk: the chunk's case rows are locked with SKIP LOCKED (a chunk
+    another router holds is skipped, so several routers share one queue), then the pools
+    of the chunk's matching rules are locked once and their workloads counted once, and
+    the count is kept up to date in memory as the chunk's cases are assigned. Chunks of
+    the different rules are interleaved, so routers working the same queue soon hold
+    chunks of different pools and run side by side."""
+    _require_route_permission(actor)
+    rules = selectors.ruleset()
+    queue = selectors.unassigned_cases()
+    if cases is not None:
+        queue = queue.filter(pk__in=cases.values("pk"))
+    rows = queue.values_list("pk", "program_id", "region", "language", "priority")
+    counts: Counter = Counter()
+    for chunk in _chunks_by_rule(list(rows[:limit] if limit else rows), rules, chunk_size):
+        counts.update(_route_chunk(actor=actor, case_pks=chunk, rules=rules))
+    return counts
+
+
+def _chunks_by_rule(rows, rules: selectors.RuleSet, size: int) -> list[list[int]]:
+    """Case ids grouped by the first rule matching them, cut in chunks, the rules'
+    chunks interleaved (A1, B1, A2, B2, ...)."""
+    groups: dict[int | None, list[int]] = defaultdict(list)
+    for pk, program_id, region, language, priority in rows:
+        probe = Case(program_id=program_id, region=region, language=language, priority=priority)
+        first = next((r.pk for r in rules.rules if not engine.rule_mismatch(r, probe)), None)
+        groups[first].append(pk)
+    per_rule = [[ids[i : i + size] for i in range(0, len(ids), size)] for ids in groups.values()]
+    return [chunk for round_ in zip_longest(*per_rule) for chunk in round_ if chunk]
+
+
+def _route_chunk(*, actor, case_pks: list[int], rules: selectors.RuleSet) -> Counter:
+    counts: Counter = Counter()
+    skip = connection.features.has_select_for_update_skip_locked
+    with transaction.atomic():
+        cases = list(
+            Case.objects.select_for_update(skip_locked=skip, of=("self",))
+            .select_related("program", "owner")
+            .filter(pk__in=case_pks, status=Case.Status.THIRD_PARTY)
+            .order_by("pk")
+        )
+        # Read after the case locks: a case another router assigned is seen as assigned.
+        histories = selectors.case_partner_history(case_ids=[c.pk for c in cases])
+        todo = [
+            case for case in cases if not any(active for _, active in histories[case.pk].values())
+        ]
+        if len(todo) < len(case_pks):
+            counts["skipped"] += len(case_pks) - len(todo)
+        if not todo:
+            return counts
+        matching = {case.pk: _matching(rules, case) for case in todo}
+        needed = {rule.pk: rule for case in todo for rule in matching[case.pk]}
+        locked = _lock_pools(rules=rules, matching=list(needed.values()))
+        done: list[tuple[RoutingDecision, engine.Plan]] = []
+        for case in todo:
+            plan = _plan(
+                case=case, matching=matching[case.pk], locked=locked, history=histories[case.pk]
+            )
+            if plan.outcome == Outcome.ASSIGNED:
+                try:
+                    _assign(actor=actor, case=case, plan=plan)
+                except Exception:  # rolled back to case_team_add's savepoint; go on
+                    logger.exception("Routing case %s failed", case.pk)
+                    counts["errors"] += 1
+                    continue
+                locked.assigned(plan)
+            decision = _decision(actor=actor, case=case, trigger=Trigger.BULK, plan=plan)
+            done.append((decision, plan))
+            counts[plan.outcome] += 1
+        RoutingDecision.objects.bulk_create([decision for decision, _ in done])
+        CaseEvent.objects.bulk_create(
+            [
+                _routed_event(actor=actor, decision=decision, plan=plan)
+                for decision, plan in done
+                if plan.outcome == Outcome.ASSIGNED
+            ]
+        )
+        for rule_pk, cursor in locked.cursors.items():
+            AssignmentRule.objects.filter(pk=rule_pk).update(round_robin_cursor=cursor)
+    return counts
+
+
+def _after_lapse(
+    *, case: Case, member: CaseTeamMember, trigger: str, rules: selectors.RuleSet
+) -> RoutingDecision | None:
+    """A referral was declined or expired (case row locked): route to the next candidate
+    or escalate to the case owner, as the rule that routed it says.
+
+    A referral made by hand and then declined is left to the case owner (who chose the
+    agent and got the "declined" email); one that expired follows the first matching rule,
+    and is escalated when no rule matches."""
+    if case.status != Case.Status.THIRD_PARTY:
+        return None
+    history = _history(case)
+    if any(active for _, active in history.values()):
+        return None  # somebody else already has the case
+    origin = (
+        RoutingDecision.objects.filter(
+            case=case, outcome=Outcome.ASSIGNED, winner__user_id=member.user_id
+        )
+        .select_related("rule")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if origin is None and trigger == Trigger.DECLINE:
+        return None
+    rule = next((r for r in rules.rules if origin and r.pk == origin.rule_id), None)
+    rule = rule or next((r for r in rules.rules if not engine.rule_mismatch(r, case)), None)
+    what = "declined the referral" if trigger == Trigger.DECLINE else "let the referral expire"
+    who = _name(member.user)
+    if rule is None:
+        reason = f"{who} {what} and no active routing rule matches this case."
+        return _escalate(actor=None, case=case, trigger=trigger, reason=reason)
+    if rule.on_expiry == AssignmentRule.OnExpiry.ESCALATE:
+        reason = f"{who} {what}; rule “{rule.name}” escalates to the case owner."
+        plan = engine.Plan(outcome=Outcome.ESCALATED, rule=rule)
+        return _escalate(actor=None, case=case, trigger=trigger, reason=reason, plan=plan)
+    plan = _plan_locked(case=case, rules=rules, history=history)
+    if plan.outcome == Outcome.ASSIGNED:
+        return _apply(actor=None, case=case, trigger=trigger, plan=plan)
+    reason = f"{who} {what} and nobody else can take the case. {plan.explanation}"
+    return _escalate(actor=None, case=case, trigger=trigger, reason=reason, plan=plan)
+
+
+def referrals_expire_overdue(*, now=None, limit: int | None = None) -> Counter:
+    """Expire every pending referral past its window (`services.referral_expire`: FSM
+    transition, event, owner email), then re-route or escalate each case. Idempotent: a
+    second run finds nothing due. One transaction per referral."""
+    now = now or timezone.now()
+    due = (
+        CaseTeamMember.objects.filter(
+            referral_state=Referral.PENDING, is_active=True, expires_at__lte=now
+        )
+        .order_by("expires_at", "pk")
+        .values_list("pk", "case_id")
+    )
+    rules = selectors.ruleset()
+    counts: Counter = Counter()
+    for member_pk, case_pk in list(due[:limit] if limit else due):
+        try:
+            with transaction.atomic():
+                case = _lock_case(case_pk)
+                member = CaseTeamMember.objects.select_related("user").get(pk=member_pk)
+                still_due = member.expires_at is not None and member.expires_at <= now
+                if not still_due or not services.referral_expire(member=member):
+                    counts["skipped"] += 1
+                    continue
+                counts["expired"] += 1
+                decision = _after_lapse(
+                    case=case, member=member, trigger=Trigger.EXPIRY, rules=rules
+                )
+                counts[decision.outcome if decision else "left"] += 1
+        except Exception:
+            logger.exception("Expiring referral %s failed", member_pk)
+            counts["errors"] += 1
+    return counts
+
+
+def referral_after_decline(*, member_id: int) -> RoutingDecision | None:
+    """Run by the task worker after a decline committed: re-route or escalate. Idempotent:
+    nothing happens if the case was routed or escalated since the decline."""
+    with transaction.atomic():
+        member = CaseTeamMember.objects.select_related("user").filter(pk=member_id).first()
+        if member is None or member.referral_state != Referral.DECLINED:
+            return None
+        case = _lock_case(member.case_id)
+        since = member.responded_at or member.added_at
+        if case.routing_decisions.filter(created_at__gte=since).exists():
+            return None
+        return _after_lapse(
+            case=case, member=member, trigger=Trigger.DECLINE, rules=selectors.ruleset()
+        )
+
+
+# Rules -------------------------------------------------------------------------------------
+
+
+RULE_FIELDS = (
+    "name",
+    "active",
+    "program",
+    "region",
+    "language",
+    "priority",
+    "match_language",
+    "match_program",
+    "strategy",
+    "response_window_hours",
+    "on_expiry",
+)
+
+
+def _set_rule_fields(rule: AssignmentRule, fields: dict) -> None:
+    unknown = set(fields) - set(RULE_FIELDS)
+    if unknown:
+        raise TypeError(f"Not rule fields: {sorted(unknown)}")
+    for name, value in fields.items():
+        setattr(rule, name, value)
+    rule.region = (rule.region or "").strip()
+    if not (rule.response_window_hours or 0) >= 1:
+        raise ValidationError("The response window is at least one hour.")
+
+
+@transaction.atomic
+def assignment_rule_create(*, actor, organizations=(), agents=(), **fields) -> AssignmentRule:
+    """A new rule, tried after the existing ones."""
+    _require_route_permission(actor)
+    if not organizations and not agents:
+        raise ValidationError("Choose at least one partner organization or partner agent.")
+    rule = AssignmentRule()
+    _set_rule_fields(rule, fields)
+    last = AssignmentRule.objects.select_for_update().aggregate(m=Max("order"))["m"]
+    rule.order = (last or 0) + 1
+    rule.save()
+    rule.organizations.set(organizations)
+    rule.agents.set(agents)
+    return rule
+
+
+@transaction.atomic
+def assignment_rule_update(
+    *, actor, rule: AssignmentRule, organizations=(), agents=(), **fields
+) -> AssignmentRule:
+    _require_route_permission(actor)
+    if not organizations and not agents:
+        raise ValidationError("Choose at least one partner organization or partner agent.")
+    rule = AssignmentRule.objects.select_for_update().get(pk=rule.pk)
+    _set_rule_fields(rule, fields)
+    rule.save()
+    rule.organizations.set(organizations)
+    rule.agents.set(agents)
+    return rule
+
+
+@transaction.atomic
+def assignment_rule_set_active(*, actor, rule: AssignmentRule, active: bool) -> AssignmentRule:
+    _require_route_permission(actor)
+    AssignmentRule.objects.filter(pk=rule.pk).update(active=active, updated_at=timezone.now())
+    rule.active = active
+    return rule
+
+
+@transaction.atomic
+def assignment_rule_move(*, actor, rule: AssignmentRule, direction: str) -> None:
+    """Move a rule one place up or down; orders are renumbered 1..n."""
+    _require_route_permission(actor)
+    if direction not in ("up", "down"):
+        raise ValidationError("Move a rule up or down.")
+    rules = list(AssignmentRule.objects.select_for_update().order_by("order", "pk"))
+    index = next(i for i, r in enumerate(rules) if r.pk == rule.pk)
+    other = index - 1 if direction == "up" else index + 1
+    if 0 <= other < len(rules):
+        rules[index], rules[other] = rules[other], rules[index]
+    for position, item in enumerate(rules, start=1):
+        item.order = position
+    AssignmentRule.objects.bulk_update(rules, ["order"])

@@ -1,0 +1,371 @@
+"""Every read of cases for a user goes through a function here. Each returns a queryset
+already limited to what that user may see; views look objects up inside it (not yours is
+404, never fetched first and checked after).
+
+Listings are plain indexed queries on case team membership. They never use guardian's
+`get_objects_for_user` (a scan of the permission table); tests keep the two in agreement.
+"""
+
+from django.contrib.auth import get_user_model
+from django.db.models import Case as SQLCase
+from django.db.models import (
+    Exists,
+    F,
+    FilteredRelation,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    When,
+)
+from django.http import Http404
+from guardian.core import ObjectPermissionChecker
+
+from casesite.roles import Role, is_agency_user
+from partners.models import PartnerAgent, PartnerOrganization
+
+from . import permissions
+from .models import Case, CaseEvent, CasePartner, CaseTeamMember, Program
+from .services import RECORD_MODELS
+
+Referral = CaseTeamMember.Referral
+
+
+# Partner Portal ----------------------------------------------------------------------------
+
+
+def partner_agent_of(user):
+    return getattr(user, "partner_agent", None)
+
+
+def memberships_for_partner(*, user) -> QuerySet[CaseTeamMember]:
+    """My Cases rows: the user's active case team memberships, newest assignment first.
+
+    A partner manager also gets every active assignment of their organization's agents."""
+    agent = partner_agent_of(user)
+    if agent is None or not user.is_active:
+        return CaseTeamMember.objects.none()
+    scope = Q(organization_id=agent.organization_id) if agent.is_manager else Q(user=user)
+    return (
+        CaseTeamMember.objects.filter(scope, is_active=True)
+        .select_related("case", "case__program", "user")
+        .order_by("-added_at", "-pk")
+    )
+
+
+def cases_for_partner_agent(*, user) -> QuerySet[Case]:
+    """Cases the partner user may open: on the team (agent), or assigned to one of the
+    organization's agents (partner manager)."""
+    agent = partner_agent_of(user)
+    if agent is None or not user.is_active:
+        return Case.objects.none()
+    if agent.is_manager:
+        membership = CaseTeamMember.objects.filter(
+            case=OuterRef("pk"), is_active=True, organization_id=agent.organization_id
+        )
+    else:
+        membership = CaseTeamMember.objects.filter(case=OuterRef("pk"), is_active=True, user=user)
+    # Internal fields are not even loaded: no portal page or file can show them by mistake.
+    return (
+        Case.objects.filter(Exists(membership))
+        .select_related("program")
+        .defer(*Case.INTERNAL_FIELDS)
+    )
+
+
+def partner_case_or_404(
+    *, user, pk, with_membership: bool = False, **annotations
+) -> tuple[Case, ObjectPermissionChecker]:
+    """The case, if this partner user may see it, and a permission checker primed for it.
+
+    Both the team-based selector and guardian's `view_case` must agree, else 404.
+    `with_membership` brings the user's own active team membership along in the same query
+    as `case.membership` (None for a partner manager who is not on the team); `annotations`
+    are added to that query too. Neither can widen what the user may see."""
+    cases = cases_for_partner_agent(user=user)
+    if with_membership:
+        own = FilteredRelation("team", condition=Q(team__user=user, team__is_active=True))
+        cases = cases.annotate(membership=own).select_related("membership")
+    case = cases.annotate(**annotations).filter(pk=pk).first()
+    if case is None:
+        raise Http404
+    if with_membership and not hasattr(case, "membership"):
+        case.membership = None  # no row joined: not on the team
+    checker = ObjectPermissionChecker(user)
+    if not checker.has_perm("view_case", case):
+        raise Http404
+    return case, checker
+
+
+def partner_membership(*, user, case: Case) -> CaseTeamMember | None:
+    return CaseTeamMember.objects.filter(case=case, user=user, is_active=True).first()
+
+
+def visible_tabs(*, user, case: Case, checker: ObjectPermissionChecker | None = None):
+    return permissions.visible_tabs(user=user, case=case, checker=checker)
+
+
+def partner_tab_or_404(*, user, case: Case, tab: str, checker: ObjectPermissionChecker):
+    """The tab if granted; a tab not granted is 404, like a missing one."""
+    for candidate in permissions.visible_tabs(user=user, case=case, checker=checker):
+        if candidate.slug == tab:
+            return candidate
+    raise Http404
+
+
+def records_for_partner(*, user, case: Case, kind: str) -> QuerySet:
+    """Records of one tab that a partner may see: shared with partners only."""
+    return (
+        RECORD_MODELS[kind]
+        .objects.filter(case=case, shared_with_partners=True)
+        .select_related("author")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def partner_record_or_404(*, user, case: Case, kind: str, pk):
+    record = records_for_partner(user=user, case=case, kind=kind).filter(pk=pk).first()
+    if record is None:
+        raise Http404
+    return record
+
+
+def new_case_count(*, user) -> int:
+    agent = partner_agent_of(user)
+    if agent is None:
+        return 0
+    return CaseTeamMember.objects.filter(user=user, is_active=True, seen_at__isnull=True).count()
+
+
+# Agency ------------------------------------------------------------------------------------
+
+
+def cases_for_agency(*, user) -> QuerySet[Case]:
+    """Agency staff see every case; anybody else sees none."""
+    if not is_agency_user(user):
+        return Case.objects.none()
+    return Case.objects.select_related("program", "owner")
+
+
+AGENCY_SORTS = {
+    "number": "number",
+    "name": "name",
+    "program": "program__name",
+    "status": "status",
+    "priority": "priority",
+    "owner": "owner__username",
+    "created": "created_at",
+    "updated": "updated_at",
+}
+
+
+def agency_case_list(
+    *,
+    user,
+    query: str = "",
+    status: str = "",
+    program: str = "",
+    partner: str = "",
+    owner: str = "",
+    pending_only: bool = False,
+    sort: str = "-updated",
+) -> QuerySet[Case]:
+    """The Cases List: search by number, Case Name or applicant; filters; one sort."""
+    cases = cases_for_agency(user=user)
+    if query:
+        cases = cases.filter(
+            Q(number__icontains=query)
+            | Q(name__icontains=query)
+            | Q(applicant_name__icontains=query)
+        )
+    if status:
+        cases = cases.filter(status=status)
+    if program:
+        cases = cases.filter(program__code=program)
+    if partner:
+        cases = cases.filter(
+            Exists(
+                CasePartner.objects.filter(case=OuterRef("pk"), is_primary=True, partner_id=partner)
+            )
+        )
+    if owner:
+        cases = cases.filter(owner_id=owner)
+    if pending_only:
+        cases = cases.filter(
+            status=Case.Status.THIRD_PARTY,
+            pk__in=CaseTeamMember.objects.filter(
+                is_active=True, referral_state=Referral.PENDING
+            ).values("case_id"),
+        )
+    descending = sort.startswith("-")
+    field = AGENCY_SORTS.get(sort.lstrip("-"), "updated_at")
+    return cases.order_by(f"{'-' if descending else ''}{field}", "-pk")
+
+
+def agency_case_or_404(*, user, pk) -> Case:
+    case = cases_for_agency(user=user).filter(pk=pk).first()
+    if case is None:
+        raise Http404
+    return case
+
+
+def case_partners(*, case: Case) -> QuerySet[CasePartner]:
+    return case.case_partners.select_related("partner", "added_by").order_by("added_at", "pk")
+
+
+def case_team(*, case: Case) -> QuerySet[CaseTeamMember]:
+    return case.team.select_related("user", "organization", "added_by").order_by(
+        "-is_active", "added_at", "pk"
+    )
+
+
+def case_records(*, case: Case, kind: str) -> QuerySet:
+    return (
+        RECORD_MODELS[kind]
+        .objects.filter(case=case)
+        .select_related("author")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def case_events(*, case: Case) -> QuerySet[CaseEvent]:
+    return case.events.select_related("actor").order_by("-created_at", "-pk")
+
+
+# Agency workspace: list rows, choices, the Referrals board, live oversight -----------------
+
+
+def agency_case_rows(*, user, **filters) -> QuerySet[Case]:
+    """Cases List rows: `agency_case_list` plus the Primary partner's name and whether a
+    referral waits for an answer (correlated subqueries: no query per row)."""
+    primary = CasePartner.objects.filter(case=OuterRef("pk"), is_primary=True)
+    pending = CaseTeamMember.objects.filter(
+        case=OuterRef("pk"), is_active=True, referral_state=Referral.PENDING
+    )
+    return agency_case_list(user=user, **filters).annotate(
+        primary_partner_name=Subquery(primary.values("partner__name")[:1]),
+        has_pending_referral=Exists(pending),
+    )
+
+
+def programs() -> QuerySet[Program]:
+    return Program.objects.order_by("name")
+
+
+def partner_organizations() -> QuerySet[PartnerOrganization]:
+    return PartnerOrganization.objects.order_by("name")
+
+
+def agency_staff():
+    """Active agency users (owners, Case Team members): agency groups or superusers, never
+    a partner user."""
+    return (
+        get_user_model()
+        .objects.filter(Q(is_superuser=True) | Q(groups__name__in=Role.AGENCY), is_active=True)
+        .filter(partner_agent__isnull=True)
+        .exclude(groups__name__in=Role.PARTNER)
+        .distinct()
+        .order_by("first_name", "last_name", "username")
+    )
+
+
+def partner_choices(*, case: Case, query: str = "") -> QuerySet[PartnerOrganization]:
+    """Predefined, active partner organizations not yet associated with the case."""
+    organizations = PartnerOrganization.objects.filter(active=True).exclude(case_links__case=case)
+    if query:
+        organizations = organizations.filter(name__icontains=query)
+    return organizations.order_by("name")
+
+
+def team_candidates(*, case: Case):
+    """Who may join the Case Team: agency staff, and agents of active partner
+    organizations, who are not on it now. Returns (users, partner agents)."""
+    on_team = CaseTeamMember.objects.filter(case=case, is_active=True).values("user_id")
+    agents = (
+        PartnerAgent.objects.filter(organization__active=True, user__is_active=True)
+        .exclude(user_id__in=on_team)
+        .select_related("user", "organization")
+        .order_by("organization__name", "user__first_name", "user__last_name", "user__username")
+    )
+    return agency_staff().exclude(pk__in=on_team), agents
+
+
+REFERRAL_BOARD_STATES = ("pending", "accepted", "unassigned")
+
+
+def agency_referral_board(*, user, state: str = "") -> QuerySet[Case]:
+    """Third-Party cases for the Referrals board, stale first.
+
+    `waiting_since` is when the oldest pending referral was made, or, with no partner agent
+    on the team, when the case was referred; cases whose referral was accepted come last.
+    Each row carries its Primary partner, its last partner action (from the event trail)
+    and, prefetched, its partner agents, newest first: three queries whatever the rows."""
+    members = CaseTeamMember.objects.filter(
+        case=OuterRef("pk"), role=CaseTeamMember.Role.PARTNER_AGENT
+    )
+    pending = members.filter(is_active=True, referral_state=Referral.PENDING)
+    partner_events = CaseEvent.objects.filter(case=OuterRef("pk"), by_partner=True).order_by(
+        "-created_at", "-pk"
+    )
+    primary = CasePartner.objects.filter(case=OuterRef("pk"), is_primary=True)
+    cases = (
+        cases_for_agency(user=user)
+        .filter(status=Case.Status.THIRD_PARTY)
+        .annotate(
+            primary_partner_name=Subquery(primary.values("partner__name")[:1]),
+            pending_since=Subquery(pending.order_by("added_at").values("added_at")[:1]),
+            has_agent=Exists(members.filter(is_active=True)),
+            last_partner_action_at=Subquery(partner_events.values("created_at")[:1]),
+            last_partner_verb=Subquery(partner_events.values("verb")[:1]),
+        )
+        .annotate(
+            waiting_since=SQLCase(
+                When(pending_since__isnull=False, then=F("pending_since")),
+                When(has_agent=False, then=F("status_changed_at")),
+                default=None,
+            )
+        )
+    )
+    if state == "pending":
+        cases = cases.filter(pending_since__isnull=False)
+    elif state == "accepted":
+        cases = cases.filter(
+            Exists(members.filter(is_active=True, referral_state=Referral.ACCEPTED))
+        )
+    elif state == "unassigned":
+        cases = cases.filter(has_agent=False)
+    agents = (
+        CaseTeamMember.objects.filter(role=CaseTeamMember.Role.PARTNER_AGENT)
+        .select_related("user", "organization")
+        .order_by("-is_active", "-added_at", "-pk")
+    )
+    return cases.prefetch_related(
+        Prefetch("team", queryset=agents, to_attr="partner_members")
+    ).order_by(F("waiting_since").asc(nulls_last=True), "status_changed_at", "pk")
+
+
+def case_last_event_id(*, user, pk) -> int | None:
+    """Id of the newest event of a case this user may see; None when there is no such case.
+
+    Live oversight asks this every few seconds, so it is one probe of the (case, -created_at)
+    index and nothing else. Events are compared by id: an event committed a moment after a
+    newer one is picked up with the next change."""
+    if not is_agency_user(user):
+        return None
+    return (
+        CaseEvent.objects.filter(case_id=pk)
+        .order_by("-created_at", "-pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def case_events_since(*, case: Case, event_id: int) -> QuerySet[CaseEvent]:
+    return case_events(case=case).filter(pk__gt=event_id)
+
+
+def partner_activity(*, case: Case, limit: int = 8) -> list[CaseEvent]:
+    """The newest partner work on the case (and the system's referral events, such as an
+    expiry), for the live oversight feed."""
+    return list(case_events(case=case).filter(Q(by_partner=True) | Q(actor__isnull=True))[:limit])

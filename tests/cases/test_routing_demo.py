@@ -1,0 +1,32 @@
+"""The demo routing rules with the demo data: referring an approved case as `manager`
+routes it to a Northside Legal Aid agent, with the reason stored."""
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from cases import routing, services
+from cases.models import AssignmentRule, Case, RoutingDecision
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_demo_has_routing_rules(demo):
+    names = list(AssignmentRule.objects.filter(active=True).values_list("name", flat=True))
+    assert len(names) >= 3
+    assert names[-1] == "All other cases: Northside Legal Aid, least loaded"
+    assert routing.load_demo_rules() == 0  # idempotent
+
+
+def test_referring_any_approved_demo_case_routes_it_to_northside_legal_aid(demo):
+    manager = get_user_model().objects.get(username="manager")
+    approved = list(Case.objects.filter(status=Case.Status.APPROVED))
+    assert approved
+    for case in approved:
+        services.case_transition(actor=manager, case=case, name="refer")
+        decision = routing.latest_routing_decision(case=case)
+        assert decision.outcome == RoutingDecision.Outcome.ASSIGNED, decision.explanation
+        assert decision.winner.organization.name == "Northside Legal Aid"
+        assert decision.explanation.startswith(("Least loaded: ", "Round robin: "))
+        member = case.team.get(user=decision.winner.user)
+        assert member.is_active
+        assert member.expires_at is not None
