@@ -1,0 +1,263 @@
+"""Reads of the Partner Portal's pages, built on `cases.selectors` (which decides access).
+
+The portal's pages have small, fixed query budgets: My Cases 4 statements, the session and
+the user included (session, user, partner profile, one for the page); a case page 8. So the
+page query carries, as scalar subqueries that the database evaluates once, what a page
+would otherwise ask in separate round trips: the filtered total for the pagination, the
+New count of the navigation and the program choices of the filter.
+"""
+
+from dataclasses import dataclass, field
+
+from django.core.paginator import Paginator
+from django.db.models import (
+    Aggregate,
+    F,
+    Func,
+    IntegerField,
+    JSONField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import JSONArray
+
+from cases import selectors
+from cases.models import Case, CaseTeamMember, Program
+from partners.models import PartnerAgent
+
+PER_PAGE = 25
+# Referral states a case on My Cases can be in (declined, expired and withdrawn ones leave).
+MY_CASES_STATES = (
+    CaseTeamMember.Referral.PENDING,
+    CaseTeamMember.Referral.ACCEPTED,
+    CaseTeamMember.Referral.COMPLETED,
+)
+# Sort keys of My Cases and their fields. Ascending puts empty values first, so that "new"
+# ascending lists the new cases (never opened: no seen_at) first.
+MY_CASES_SORTS = {
+    "new": ("seen_at",),
+    "number": ("case__number",),
+    "name": ("case__name",),
+    "program": ("case__program__name",),
+    "status": ("case__status",),
+    "referral": ("referral_state",),
+    "assigned": ("added_at",),
+    "agent": ("user__last_name", "user__first_name"),
+}
+DEFAULT_SORT = "-assigned"
+NULLABLE_SORTS = {"seen_at"}
+_INTERNAL_CASE_FIELDS = tuple(f"case__{name}" for name in Case.INTERNAL_FIELDS)
+
+
+class JSONGroupArray(Aggregate):
+    """The values of a group as one JSON array (JSON_GROUP_ARRAY on SQLite, JSONB_AGG on
+    PostgreSQL)."""
+
+    function = "JSON_GROUP_ARRAY"
+    output_field = JSONField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return super().as_sql(compiler, connection, function="JSONB_AGG", **extra_context)
+
+
+def _count(queryset: QuerySet) -> Subquery:
+    """COUNT(*) of `queryset` as a scalar subquery (not correlated: evaluated once)."""
+    # COUNT(*), not COUNT(id): no column to read, so PostgreSQL counts with an index-only
+    # scan of the partial index (caseteam_mycases, caseteam_new) instead of visiting rows.
+    counted = (
+        queryset.order_by()
+        .annotate(_n=Func(template="COUNT(*)", output_field=IntegerField()))
+        .values("_n")
+    )
+    return Subquery(counted, output_field=IntegerField())
+
+
+def _program_choices() -> Subquery:
+    """Every program as [[code, name], ...], for the My Cases filter."""
+    programs = (
+        Program.objects.order_by()
+        .annotate(_all=Value(1))
+        .values("_all")
+        .annotate(choices=JSONGroupArray(JSONArray("code", "name")))
+        .values("choices")
+    )
+    return Subquery(programs, output_field=JSONField())
+
+
+def new_memberships(*, user) -> QuerySet[CaseTeamMember]:
+    """The rows of My Cases that carry the New asterisk: assignments not opened yet by
+    their agent (for a partner manager, by the agent of each row)."""
+    return selectors.memberships_for_partner(user=user).filter(seen_at__isnull=True)
+
+
+def new_case_count(*, user) -> Subquery:
+    """The navigation's New count, as an expression to annotate a page's query with."""
+    return _count(new_memberships(user=user))
+
+
+@dataclass
+class MyCasesFilters:
+    query: str = ""
+    new_only: bool = False
+    referral_state: str = ""
+    program: str = ""
+    sort: str = DEFAULT_SORT
+    page: int = 1
+
+    @property
+    def narrowing(self) -> bool:
+        """True when the filters can hide some of the user's cases."""
+        return bool(self.query or self.new_only or self.referral_state or self.program)
+
+
+@dataclass
+class MyCasesPage:
+    rows: list[CaseTeamMember]
+    total: int
+    new_count: int
+    program_choices: list[tuple[str, str]]
+    number: int
+    paginator: Paginator = field(repr=False)
+
+    @property
+    def start(self) -> int:
+        return (self.number - 1) * PER_PAGE + 1 if self.total else 0
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.rows) - 1 if self.rows else 0
+
+
+def _ordering(sort: str) -> list:
+    if sort.removeprefix("-") not in MY_CASES_SORTS:
+        sort = DEFAULT_SORT
+    names = MY_CASES_SORTS[sort.removeprefix("-")]
+    # NULLS FIRST/LAST only on a column that can be empty (seen_at): on a NOT NULL column it
+    # changes nothing but keeps PostgreSQL from reading caseteam_mycases (user, -added_at)
+    # in order, so the default sort would fetch and sort every one of the agent's rows.
+    if sort.startswith("-"):
+        ordering = [
+            F(name).desc(nulls_last=True) if name in NULLABLE_SORTS else F(name).desc()
+            for name in names
+        ]
+    else:
+        ordering = [
+            F(name).asc(nulls_first=True) if name in NULLABLE_SORTS else F(name).asc()
+            for name in names
+        ]
+    # Newest assignment first among equals, and a total order for stable pages.
+    return [*ordering, F("added_at").desc(), F("pk").desc()]
+
+
+def my_cases_page(*, user, filters: MyCasesFilters) -> MyCasesPage:
+    """One page of My Cases for a partner user, in one query.
+
+    Rows come from `memberships_for_partner` (the user's active case team memberships; a
+    partner manager's organization's), narrowed by the filters; each row's case is loaded
+    without its internal fields. The filtered total, the New count and the program choices
+    ride along as scalar subqueries. Only a page that comes back empty although the user has
+    cases (filters that match nothing, a page past the end) costs one more query."""
+    scope = selectors.memberships_for_partner(user=user)
+    matching = scope
+    if filters.query:
+        matching = matching.filter(
+            Q(case__number__icontains=filters.query) | Q(case__name__icontains=filters.query)
+        )
+    if filters.new_only:
+        matching = matching.filter(seen_at__isnull=True)
+    if filters.referral_state:
+        matching = matching.filter(referral_state=filters.referral_state)
+    if filters.program:
+        matching = matching.filter(case__program__code=filters.program)
+
+    def fetch(number: int) -> list[CaseTeamMember]:
+        offset = (number - 1) * PER_PAGE
+        return list(
+            matching.defer(*_INTERNAL_CASE_FIELDS)
+            .annotate(
+                page_total=_count(matching),
+                page_new_count=_count(scope.filter(seen_at__isnull=True)),
+                page_program_choices=_program_choices(),
+            )
+            .order_by(*_ordering(filters.sort))[offset : offset + PER_PAGE]
+        )
+
+    number = max(filters.page, 1)
+    rows = fetch(number)
+    if rows:
+        first = rows[0]
+        total, new_count, choices = (
+            first.page_total,
+            first.page_new_count,
+            first.page_program_choices or [],
+        )
+    elif number == 1 and not filters.narrowing:
+        # Nothing assigned at all: no filter to offer, nothing new.
+        total, new_count, choices = 0, 0, []
+    else:
+        total, new_count, choices = _page_facts(user=user, matching=matching, scope=scope)
+        last = max(1, -(-total // PER_PAGE))
+        if total and number > last:
+            number = last
+            rows = fetch(number)
+    return MyCasesPage(
+        rows=rows,
+        total=total,
+        new_count=new_count,
+        program_choices=sorted(((code, name) for code, name in choices), key=lambda c: c[1]),
+        number=number,
+        # Page arithmetic over a range: no second COUNT query.
+        paginator=Paginator(range(total), PER_PAGE),
+    )
+
+
+def _page_facts(*, user, matching, scope) -> tuple[int, int, list]:
+    """Total, New count and program choices in one query, for a page that came back empty:
+    the same subqueries, hung on the user's own partner profile row (always there)."""
+    facts = (
+        PartnerAgent.objects.filter(user=user)
+        .annotate(
+            total=_count(matching),
+            new_count=_count(scope.filter(seen_at__isnull=True)),
+            choices=_program_choices(),
+        )
+        .values_list("total", "new_count", "choices")
+        .first()
+    )
+    if facts is None:
+        return 0, 0, []
+    total, new_count, choices = facts
+    return total, new_count, choices or []
+
+
+# The case page ------------------------------------------------------------------------------
+
+
+def organization_memberships(*, agent: PartnerAgent, case: Case) -> QuerySet[CaseTeamMember]:
+    """The active assignments of a partner manager's organization on a case."""
+    return (
+        CaseTeamMember.objects.filter(
+            case=case, organization_id=agent.organization_id, is_active=True
+        )
+        .select_related("user")
+        .order_by("added_at", "pk")
+    )
+
+
+def organization_agents(*, agent: PartnerAgent, case: Case) -> QuerySet[PartnerAgent]:
+    """The active agents of a partner manager's organization, each with its assignment on
+    the case if it has one (`member_id`, `member_state`): who holds the case now, and whom
+    it can be reassigned to, in one query."""
+    on_case = CaseTeamMember.objects.filter(case=case, user=OuterRef("user_id"), is_active=True)
+    return (
+        PartnerAgent.objects.filter(organization_id=agent.organization_id, user__is_active=True)
+        .select_related("user")
+        .annotate(
+            member_id=Subquery(on_case.values("pk")[:1]),
+            member_state=Subquery(on_case.values("referral_state")[:1]),
+        )
+        .order_by("user__first_name", "user__last_name", "user__username")
+    )
