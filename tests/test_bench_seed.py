@@ -1,0 +1,151 @@
+"""seed_bench: a consistent benchmark data set (PostgreSQL only)."""
+
+from collections import Counter
+from statistics import median
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.db import connection
+from guardian.shortcuts import get_objects_for_user
+
+from cases.models import Case, CaseGroupObjectPermission, CasePartner, CaseTeamMember, Note
+from cases.models import CaseUserObjectPermission as UserPerm
+from cases.permissions import codenames_for_tabs
+from cases.selectors import memberships_for_partner, partner_case_or_404, records_for_partner
+from casesite.roles import sync_roles
+from partners.models import PartnerAgent
+
+on_postgres = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="seed_bench is set-based SQL for PostgreSQL"
+)
+SEED_ARGS = ["--cases", "600", "--agents", "12", "--partners", "3", "--seed", "7"]
+
+
+@pytest.fixture
+def seeded(transactional_db):
+    # VACUUM cannot run inside the test's transaction, hence a transactional test; the
+    # flush of an earlier transactional test removed the role groups the migration made.
+    sync_roles()
+    call_command("seed_bench", *SEED_ARGS, "--records-fraction", "0.5", verbosity=0)
+
+
+@pytest.mark.skipif(connection.vendor == "postgresql", reason="the refusal is for SQLite")
+@pytest.mark.django_db
+def test_seed_bench_refuses_to_run_on_sqlite():
+    with pytest.raises(CommandError, match="PostgreSQL"):
+        call_command("seed_bench", "--cases", "100", verbosity=0)
+    assert not Case.objects.exists()
+
+
+@on_postgres
+@pytest.mark.django_db(transaction=True)
+def test_seed_bench_refuses_a_database_that_holds_data_unless_forced(partner_agent):
+    with pytest.raises(CommandError, match="--force"):
+        call_command("seed_bench", "--cases", "100", verbosity=0)
+    assert not Case.objects.exists()
+    call_command("seed_bench", "--cases", "100", "--force", verbosity=0)
+    assert Case.objects.count() == 100
+    # The existing user is untouched and on no case team.
+    assert not memberships_for_partner(user=partner_agent).exists()
+
+
+@on_postgres
+def test_every_partner_agent_lists_exactly_the_cases_guardian_lets_them_view(seeded):
+    agents = PartnerAgent.objects.filter(role=PartnerAgent.Role.AGENT).select_related("user")
+    assert agents.count() == 12
+    for agent in agents:
+        listed = set(memberships_for_partner(user=agent.user).values_list("case_id", flat=True))
+        granted = set(
+            UserPerm.objects.filter(user=agent.user, permission__codename="view_case").values_list(
+                "content_object_id", flat=True
+            )
+        )
+        by_guardian = set(
+            get_objects_for_user(
+                agent.user, "cases.view_case", klass=Case, accept_global_perms=False
+            ).values_list("pk", flat=True)
+        )
+        assert listed == granted == by_guardian
+        assert listed, f"{agent.user} has no case"
+
+
+@on_postgres
+def test_partner_managers_list_the_cases_their_group_may_view(seeded):
+    for manager in PartnerAgent.objects.filter(role=PartnerAgent.Role.MANAGER):
+        listed = set(memberships_for_partner(user=manager.user).values_list("case_id", flat=True))
+        granted = set(
+            CaseGroupObjectPermission.objects.filter(
+                group=manager.organization.managers_group, permission__codename="view_case"
+            ).values_list("content_object_id", flat=True)
+        )
+        assert listed == granted
+        assert manager.user.groups.filter(pk=manager.organization.managers_group_id).exists()
+
+
+@on_postgres
+def test_each_active_partner_agent_holds_the_permissions_of_their_tabs(seeded):
+    members = CaseTeamMember.objects.filter(role="partner_agent")
+    assert members.filter(is_active=False).exists(), "no declined or expired history"
+    for member in members:
+        held = set(
+            UserPerm.objects.filter(
+                user_id=member.user_id, content_object_id=member.case_id
+            ).values_list("permission__codename", flat=True)
+        )
+        assert held == (set(codenames_for_tabs(member.tabs)) if member.is_active else set())
+
+
+@on_postgres
+def test_every_referred_case_has_exactly_one_primary_partner_including_its_agents_org(seeded):
+    primaries = Counter(
+        CasePartner.objects.filter(is_primary=True).values_list("case_id", flat=True)
+    )
+    partnered = set(CasePartner.objects.values_list("case_id", flat=True))
+    assert partnered and set(primaries) == partnered
+    assert set(primaries.values()) == {1}
+    for member in CaseTeamMember.objects.filter(role="partner_agent", is_active=True):
+        assert CasePartner.objects.filter(
+            case_id=member.case_id, partner_id=member.organization_id
+        ).exists()
+    # Every case has its owner on the team; only referred cases have partner agents.
+    assert CaseTeamMember.objects.filter(role="owner").count() == Case.objects.count()
+    assert not CaseTeamMember.objects.filter(
+        role="partner_agent", is_active=True, case__status__in=["open", "approved", "denied"]
+    ).exists()
+
+
+@on_postgres
+def test_the_caseload_is_skewed_and_some_referrals_are_new(seeded):
+    loads = Counter(
+        CaseTeamMember.objects.filter(role="partner_agent", is_active=True).values_list(
+            "user_id", flat=True
+        )
+    )
+    assert max(loads.values()) >= 3 * median(loads.values())
+    unseen = CaseTeamMember.objects.filter(role="partner_agent", is_active=True, seen_at=None)
+    assert unseen.exists()
+    assert set(unseen.values_list("referral_state", flat=True)) == {"pending"}
+
+
+@on_postgres
+def test_a_seeded_agent_opens_a_case_with_shared_records_and_not_the_internal_ones(seeded):
+    member = CaseTeamMember.objects.filter(
+        role="partner_agent", is_active=True, case__notes__isnull=False
+    ).first()
+    case, checker = partner_case_or_404(user=member.user, pk=member.case_id)
+    assert checker.has_perm("view_case_notes", case)
+    shared = list(records_for_partner(user=member.user, case=case, kind="notes"))
+    assert shared
+    assert Note.objects.filter(case=case, shared_with_partners=False).exists()
+    assert all(note.shared_with_partners for note in shared)
+
+
+@on_postgres
+def test_every_seeded_user_signs_in_with_the_one_bench_password(seeded):
+    from cases.management.commands.seed_bench import BENCH_PASSWORD
+
+    users = get_user_model().objects.filter(username__startswith="seed-")
+    assert users.count() == 12 + 3 + 2 + 1  # agents, partner managers, caseworkers, manager
+    assert len(set(users.values_list("password", flat=True))) == 1
+    assert users.first().check_password(BENCH_PASSWORD)
