@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 # Development server: debug on, demo sign-in without MFA, emails printed to the console.
-RUN_ENV := DEBUG=1 CASEWORKS_DEMO=1 MFA_REQUIRED_FOR=
+RUN_ENV := DEBUG=1 MFA_REQUIRED_FOR=
 # Tests run on the production settings, minus what needs TLS in front of the server.
 TEST_ENV := SECRET_KEY=tests-only-secret-key-not-for-production-use-0123456789 DEBUG=0 \
 	ALLOWED_HOSTS=127.0.0.1,localhost,testserver SECURE_SSL_REDIRECT=0 SECURE_COOKIES=0 \
@@ -78,18 +78,18 @@ demo: install assets
 clean:
 	rm -rf $(VENV) node_modules static/vendor staticfiles db.sqlite3 var
 
-# Benchmark (docs/performance.md): scratch PostgreSQL database caseworks_bench (dropped and
-# recreated), gunicorn on the production settings, wrk. BENCH_CASES=1000000 for the full run,
-# BENCH_RATIO_CASES=100000 to also measure the 1M/100k latency ratio.
-BENCH_CASES ?= 20000
-BENCH_RATIO_CASES ?= 0
-BENCH_ROUNDS ?= 3
-BENCH_SECONDS ?= 5
-BENCH_PORT ?= 8731
-BENCH_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/caseworks_bench
-BENCH_ARGS ?=
-bench: install assets ## Measure pages, My Cases SQL, routing and memory on a seeded database
-	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }
-	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/run.py --cases $(BENCH_CASES) \
-		--ratio-cases $(BENCH_RATIO_CASES) --rounds $(BENCH_ROUNDS) \
-		--seconds $(BENCH_SECONDS) --port $(BENCH_PORT) $(BENCH_ARGS)
+# README screenshots (docs/screenshots/): a scratch SQLite database with the demo data, a
+# development server on a spare port in the background, scripts/screenshots.py against it;
+# the server is stopped whatever happens.
+SCREENSHOTS_PORT ?= 8765
+SCREENSHOTS_DB := var/screenshots.sqlite3
+SCREENSHOTS_ENV := $(RUN_ENV) DATABASE_URL=sqlite:///$(SCREENSHOTS_DB)
+screenshots: install-dev assets ## Retake the README screenshots from fresh demo data
+	mkdir -p var && rm -f $(SCREENSHOTS_DB)
+	$(SCREENSHOTS_ENV) $(PY) manage.py migrate --no-input
+	$(SCREENSHOTS_ENV) $(PY) manage.py load_demo
+	$(SCREENSHOTS_ENV) $(PY) manage.py runserver --noreload 127.0.0.1:$(SCREENSHOTS_PORT) \
+		> var/screenshots-server.log 2>&1 & server=$$!; \
+	trap 'kill $$server 2>/dev/null; wait $$server 2>/dev/null' EXIT; \
+	$(PY) scripts/screenshots.py --wait 30 http://127.0.0.1:$(SCREENSHOTS_PORT) \
+		|| { tail -n 20 var/screenshots-server.log; exit 1; }
