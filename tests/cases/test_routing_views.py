@@ -3,8 +3,10 @@
 from unittest import mock
 
 import pytest
+from django.db import connection
 from django.template.loader import render_to_string
 from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from cases import routing, services
@@ -227,17 +229,34 @@ def test_moving_a_rule_up_puts_it_first(client, agency_manager, the_rule, norths
     ]
 
 
-def test_the_rules_page_query_count_does_not_grow_with_rules(
-    client, agency_manager, northside, ana, django_assert_max_num_queries
-):
-    login(client, agency_manager)
-    client.get(reverse("cases:routing"))  # session and permission caches warm
-    for n in range(6):
+def _rules(count: int, *, start: int, program, organizations, agents) -> None:
+    for n in range(start, start + count):
         routing_services.assignment_rule_create(
-            actor=None, name=f"Rule {n}", organizations=[northside], agents=[ana]
+            actor=None,
+            name=f"Rule {n:03d}",
+            program=program,
+            organizations=organizations,
+            agents=agents,
         )
-        with django_assert_max_num_queries(12, info=f"{n + 1} rules"):
-            assert client.get(reverse("cases:routing")).status_code == 200
+
+
+def test_the_rules_page_takes_the_same_queries_for_1_or_200_rules(
+    client, agency_manager, northside, ana, snap
+):
+    """Rules with their program, organizations and agents, the unassigned count and the
+    recent decisions: the same statements for 1 rule and for 200."""
+    login(client, agency_manager)
+    pools = {"program": snap, "organizations": [northside], "agents": [ana]}
+    _rules(1, start=0, **pools)
+    client.get(reverse("cases:routing"))  # session and permission caches warm
+    with CaptureQueriesContext(connection) as one:
+        assert client.get(reverse("cases:routing")).status_code == 200
+    assert len(one) <= 12
+    _rules(199, start=1, **pools)
+    with CaptureQueriesContext(connection) as many:
+        response = client.get(reverse("cases:routing"))
+    assert len(many) == len(one)
+    assert response.content.decode().count("Rule 1") >= 100  # Rule 100 ... Rule 199 shown
 
 
 # Routing from the pages --------------------------------------------------------------------
