@@ -78,6 +78,22 @@ demo: install assets
 clean:
 	rm -rf $(VENV) node_modules static/vendor staticfiles db.sqlite3 var
 
+# Benchmark (docs/performance.md): scratch PostgreSQL database caseworks_bench (dropped and
+# recreated), gunicorn on the production settings, wrk. BENCH_CASES=1000000 for the full run,
+# BENCH_RATIO_CASES=100000 to also measure the 1M/100k latency ratio.
+BENCH_CASES ?= 20000
+BENCH_RATIO_CASES ?= 0
+BENCH_ROUNDS ?= 3
+BENCH_SECONDS ?= 5
+BENCH_PORT ?= 8731
+BENCH_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/caseworks_bench
+BENCH_ARGS ?=
+bench: install assets ## Measure pages, My Cases SQL, routing and memory on a seeded database
+	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }
+	BENCH_DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/run.py --cases $(BENCH_CASES) \
+		--ratio-cases $(BENCH_RATIO_CASES) --rounds $(BENCH_ROUNDS) \
+		--seconds $(BENCH_SECONDS) --port $(BENCH_PORT) $(BENCH_ARGS)
+
 # README screenshots (docs/screenshots/): a scratch SQLite database with the demo data, a
 # development server on a spare port in the background, scripts/screenshots.py against it;
 # the server is stopped whatever happens.
