@@ -186,7 +186,13 @@ class TeamAddForm(UswdsFormMixin, forms.Form):
     """Add a person to the Case Team: agency staff, or a partner agent with the tabs that
     agent may open (by default the organization's)."""
 
-    user = forms.TypedChoiceField(label="Person", coerce=int, empty_value=None)
+    user = forms.TypedChoiceField(
+        label="Person",
+        coerce=int,
+        empty_value=None,
+        # Also the answer to a form posted twice: the person has just joined.
+        error_messages={"invalid_choice": "Choose a person who is not on the Case Team yet."},
+    )
     tabs = forms.MultipleChoiceField(
         label="Tabs the partner agent may see",
         choices=Tab.choices,

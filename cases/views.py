@@ -22,6 +22,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.text import capfirst
 from django.views.decorators.http import require_POST
 
+from casesite import form_tokens
 from casesite.roles import agency_required
 
 from . import selectors, services
@@ -348,11 +349,17 @@ def case_new(request):
     data = request.POST if request.method == "POST" else None
     form = NewCaseForm(data, initial={"owner": request.user.pk, "language": "en"})
     if form.is_valid():
+        submitted = form_tokens.claim(request)
+        if submitted is not None:
+            messages.info(request, "This form was already submitted: the case was opened once.")
+            return redirect(submitted or reverse("cases:list"))
         case = services.case_create(
             actor=request.user, owner=form.cleaned_data["owner"], **form.case_fields()
         )
+        url = reverse("cases:detail", args=[case.pk])
+        form_tokens.settle(request, url)
         messages.success(request, f"Case {case.number} opened.")
-        return redirect("cases:detail", pk=case.pk)
+        return redirect(url)
     return render(
         request, "cases/case_form.html", {"form": form, "case": None, "title": "New Case"}
     )
@@ -652,6 +659,10 @@ def record_add(request, pk, kind):
     _require(request.user, _model_permission(kind, "add"))
     form = RECORD_FORMS[kind](request.POST, request.FILES)
     if form.is_valid():
+        if form_tokens.claim(request) is not None:
+            label = RECORD_LABELS[kind]
+            messages.info(request, f"This form was already submitted: the {label} was added once.")
+            return _after_change(request, case, kind)
         shared = form.cleaned_data["shared_with_partners"]
         try:
             if kind == "attachments":

@@ -18,6 +18,7 @@ from cases import services
 from cases.downloads import attachment_response
 from cases.models import Case, CaseTeamMember
 from cases.permissions import WORK_CASE
+from casesite import form_tokens
 from casesite.forms import UswdsFormMixin, UswdsPasswordChangeForm
 from partners.models import Tab
 
@@ -390,12 +391,20 @@ def record_add(request, pk, tab):
         raise Http404  # service requests are opened by the agency, not in the portal
     _require_work(case, checker)
     form = form_class(request.POST, request.FILES, auto_id=f"id_{tab.slug}_%s")
-    if form.is_valid() and form.save(actor=request.user, case=case) is not None:
-        notice = f"{form.record_label} added. The agency sees it now."
-        if _wants_panel(request):
-            return _render_case(request, case, checker, tab=tab, notice=notice)
-        messages.success(request, notice)
-        return redirect("portal:case_tab", pk=case.pk, tab=tab.slug)
+    if form.is_valid():
+        # A form submitted twice (double click, reload) adds its record once.
+        duplicate = form_tokens.claim(request) is not None
+        if duplicate or form.save(actor=request.user, case=case) is not None:
+            label = form.record_label
+            notice = (
+                f"This {label.lower()} was already saved: it was added once."
+                if duplicate
+                else f"{label} added. The agency sees it now."
+            )
+            if _wants_panel(request):
+                return _render_case(request, case, checker, tab=tab, notice=notice)
+            messages.success(request, notice)
+            return redirect("portal:case_tab", pk=case.pk, tab=tab.slug)
     return _render_case(
         request,
         case,
