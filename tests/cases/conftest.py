@@ -1,4 +1,6 @@
-"""Fixtures for the cases tests: the demo data, loaded once per module that asks for it."""
+"""Fixtures for the cases tests: signed-in clients, the services without their routing and
+email hooks, fast password hashing, private storage, and the demo data loaded once per module
+that asks for it."""
 
 import io
 
@@ -20,6 +22,34 @@ def load_demo() -> str:
     out = io.StringIO()
     call_command("load_demo", stdout=out)
     return out.getvalue()
+
+
+@pytest.fixture
+def fast_password_hashing(settings):
+    """The many users these tests build need no production-strength password hashing."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def services_without_routing(monkeypatch):
+    """The services alone: automatic routing on referral and the emails are tested with
+    routing (test_routing*.py, test_notifications.py)."""
+    from cases import services
+
+    monkeypatch.setattr(services, "after_refer_hooks", [])
+    monkeypatch.setattr(services, "notification_handlers", {})
+
+
+@pytest.fixture
+def manager_client(client, agency_manager):
+    client.force_login(agency_manager)
+    return client
+
+
+@pytest.fixture
+def caseworker_client(client, caseworker):
+    client.force_login(caseworker)
+    return client
 
 
 @pytest.fixture

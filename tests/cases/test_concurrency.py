@@ -19,7 +19,11 @@ from tests.factories import (
     make_referral,
 )
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.usefixtures("fast_password_hashing", "services_without_routing"),
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+]
 
 Referral = CaseTeamMember.Referral
 Verb = CaseEvent.Verb
@@ -33,17 +37,6 @@ def postgresql_only():
             "needs PostgreSQL: row locks and truly concurrent transactions "
             f"(this run uses {connection.vendor}, which serializes every writer)"
         )
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def services_without_routing(monkeypatch):
-    monkeypatch.setattr(services, "after_refer_hooks", [])
-    monkeypatch.setattr(services, "notification_handlers", {})
 
 
 @pytest.fixture

@@ -17,15 +17,9 @@ from cases.models import (
 )
 from tests.factories import PartnerOrganizationFactory, make_case, make_referral
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
 
 Status = Case.Status
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """The many users built here need no production-strength password hashing."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def test_the_status_cannot_be_assigned_directly_on_a_case():

@@ -11,14 +11,9 @@ from partners.models import Tab
 from partners.services import organization_managers_group
 from tests.factories import make_case, make_referral
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_password_hashing")]
 
 WORKFLOW = {"approve_case", "deny_case", "refer_case", "recall_case", "close_case", "reopen_case"}
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def user_codenames(user, case) -> set[str]:

@@ -20,7 +20,11 @@ from tests.factories import (
     make_case,
 )
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.usefixtures("fast_password_hashing"),
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+]
 
 ROUTERS = 4
 Outcome = RoutingDecision.Outcome
@@ -34,11 +38,6 @@ def postgresql_only():
             "needs PostgreSQL: concurrent routers rely on row locks (SELECT ... FOR UPDATE, "
             f"SKIP LOCKED); this run uses {connection.vendor}, which serializes every writer"
         )
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def run_together(call, times: int) -> list:

@@ -21,30 +21,14 @@ from tests.factories import (
     make_referral,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("fast_password_hashing", "services_without_routing"),
+]
 
 Referral = CaseTeamMember.Referral
 KINDS = ("activities", "attachments", "servicerequests", "notes")
 ALL_TABS = list(KINDS)
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """The many users built here need no production-strength password hashing."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def services_without_routing(monkeypatch):
-    monkeypatch.setattr(services, "after_refer_hooks", [])
-    monkeypatch.setattr(services, "notification_handlers", {})
-
-
-@pytest.fixture
-def private_storage(settings, tmp_path):
-    default = settings.STORAGES["default"]
-    options = {**default.get("OPTIONS", {}), "location": tmp_path}
-    settings.STORAGES = {**settings.STORAGES, "default": {**default, "OPTIONS": options}}
 
 
 def guardian_cases(user) -> set[int]:

@@ -26,7 +26,10 @@ from tests.factories import (
     make_referral,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("fast_password_hashing", "services_without_routing"),
+]
 
 Status = Case.Status
 Referral = CaseTeamMember.Referral
@@ -39,27 +42,6 @@ TAB_CODENAMES = {
     "servicerequests": "view_case_servicerequests",
     "notes": "view_case_notes",
 }
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """The many users built here need no production-strength password hashing."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def services_without_routing(monkeypatch):
-    """The services alone: whatever the routing module registers is tested with routing."""
-    monkeypatch.setattr(services, "after_refer_hooks", [])
-    monkeypatch.setattr(services, "notification_handlers", {})
-
-
-@pytest.fixture
-def private_storage(settings, tmp_path):
-    default = settings.STORAGES["default"]
-    options = {**default.get("OPTIONS", {}), "location": tmp_path}
-    settings.STORAGES = {**settings.STORAGES, "default": {**default, "OPTIONS": options}}
-    return tmp_path
 
 
 def object_perms(user, case) -> set[str]:

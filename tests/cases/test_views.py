@@ -22,7 +22,10 @@ from tests.factories import (
     make_referral,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("fast_password_hashing", "services_without_routing"),
+]
 
 Status = Case.Status
 
@@ -47,30 +50,6 @@ AGENCY_URLS = [
     ("cases:servicerequest_status", {"pk": 0, "record_pk": 1}, "post"),
 ]
 STATE_CHANGING = [(name, kwargs) for name, kwargs, method in AGENCY_URLS if method == "post"]
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def services_without_routing(monkeypatch):
-    """The workspace alone: automatic routing on referral is tested with routing."""
-    monkeypatch.setattr(services, "after_refer_hooks", [])
-    monkeypatch.setattr(services, "notification_handlers", {})
-
-
-@pytest.fixture
-def manager_client(client, agency_manager):
-    client.force_login(agency_manager)
-    return client
-
-
-@pytest.fixture
-def caseworker_client(client, caseworker):
-    client.force_login(caseworker)
-    return client
 
 
 def url_for(name, kwargs, case=None):

@@ -20,7 +20,10 @@ from tests.factories import (
     make_referral,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("fast_password_hashing", "services_without_routing"),
+]
 
 Status = Case.Status
 Referral = CaseTeamMember.Referral
@@ -51,29 +54,6 @@ HTMX_TAB = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "case-tabs"}
 # the routing decision).
 PAGE_QUERIES = 18
 TAB_QUERIES = 11
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def services_without_routing(monkeypatch):
-    monkeypatch.setattr(services, "after_refer_hooks", [])
-    monkeypatch.setattr(services, "notification_handlers", {})
-
-
-@pytest.fixture
-def manager_client(client, agency_manager):
-    client.force_login(agency_manager)
-    return client
-
-
-@pytest.fixture
-def caseworker_client(client, caseworker):
-    client.force_login(caseworker)
-    return client
 
 
 def tab_url(case, slug="details"):

@@ -8,24 +8,10 @@ from cases import services
 from cases.models import CaseEvent
 from tests.factories import make_case, make_referral
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def services_without_routing(monkeypatch):
-    monkeypatch.setattr(services, "after_refer_hooks", [])
-    monkeypatch.setattr(services, "notification_handlers", {})
-
-
-@pytest.fixture
-def manager_client(client, agency_manager):
-    client.force_login(agency_manager)
-    return client
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("fast_password_hashing", "services_without_routing"),
+]
 
 
 def cursor_of(html: str) -> int:

@@ -10,21 +10,13 @@ from cases import services
 from cases.models import Attachment, Case, CaseEvent, Note, ServiceRequest
 from tests.factories import make_case, make_referral
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("fast_password_hashing", "services_without_routing"),
+]
 
 Status = Case.Status
 HTMX_TAB = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "case-tabs"}
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def services_without_routing(monkeypatch):
-    monkeypatch.setattr(services, "after_refer_hooks", [])
-    monkeypatch.setattr(services, "notification_handlers", {})
 
 
 @pytest.fixture(autouse=True)
@@ -37,12 +29,6 @@ def private_storage(settings, tmp_path):
         },
     }
     return tmp_path
-
-
-@pytest.fixture
-def caseworker_client(client, caseworker):
-    client.force_login(caseworker)
-    return client
 
 
 def checkbox_checked(html: str) -> bool:
