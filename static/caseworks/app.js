@@ -31,3 +31,67 @@
     reveal(event.detail && event.detail.elt);
   });
 })();
+
+// Keyboard focus. htmx keeps focus on an element it swaps out only when the new content has
+// an element with the same id (the view tab links do); a button or a folded form that goes
+// away would otherwise drop focus to <body>, and screen readers lose their place.
+(function () {
+  "use strict";
+  var FIELDS = "input:not([type=hidden]), textarea, select";
+
+  function firstField(root) {
+    return root.querySelector(".usa-form-group--error :is(" + FIELDS + ")") ||
+      root.querySelector(FIELDS);
+  }
+
+  function focusLost() {
+    return !document.activeElement || document.activeElement === document.body;
+  }
+
+  // The portal's "Add note" and friends hide their summary once open: go to the first field.
+  document.addEventListener("toggle", function (event) {
+    var details = event.target;
+    if (!details.matches || !details.matches("details.cwp-add") || !details.open) {
+      return;
+    }
+    if (focusLost() || details.contains(document.activeElement)) {
+      var field = firstField(details);
+      if (field) {
+        field.focus();
+      }
+    }
+  }, true);
+
+  // After a swap that removed the focused element: the first field with an error, else the
+  // notice the server sent ("Note added."), else the open view tab.
+  // Remembered by id, so that a poll swapping elsewhere in between does not interfere.
+  var hadFocus = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail && event.detail.target;
+    if (target && target.id && target.contains(document.activeElement)) {
+      hadFocus = target.id;
+    }
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var region = event.target;
+    if (!hadFocus || !region || region.id !== hadFocus) {
+      return;
+    }
+    hadFocus = null;
+    if (!focusLost()) {
+      return;
+    }
+    var next = region.querySelector(".usa-form-group--error :is(" + FIELDS + ")");
+    if (!next) {
+      next = region.querySelector("[role=status], [role=alert]");
+      if (next) {
+        next.setAttribute("tabindex", "-1");
+      }
+    }
+    next = next || region.querySelector("[aria-current=page]") || region;
+    if (next === region && !region.hasAttribute("tabindex")) {
+      region.setAttribute("tabindex", "-1");
+    }
+    next.focus();
+  });
+})();
