@@ -299,8 +299,9 @@ def agency_referral_board(*, user, state: str = "") -> QuerySet[Case]:
 
     `waiting_since` is when the oldest pending referral was made, or, with no partner agent
     on the team, when the case was referred; cases whose referral was accepted come last.
-    Each row carries its Primary partner, its last partner action (from the event trail)
-    and, prefetched, its partner agents, newest first: three queries whatever the rows."""
+    Each row carries its Primary partner, its last partner action and who took it (from the
+    event trail) and, prefetched, its partner agents, newest first (former ones included, so
+    that the actor is among them): three queries whatever the rows."""
     members = CaseTeamMember.objects.filter(
         case=OuterRef("pk"), role=CaseTeamMember.Role.PARTNER_AGENT
     )
@@ -318,6 +319,7 @@ def agency_referral_board(*, user, state: str = "") -> QuerySet[Case]:
             has_agent=Exists(members.filter(is_active=True)),
             last_partner_action_at=Subquery(partner_events.values("created_at")[:1]),
             last_partner_verb=Subquery(partner_events.values("verb")[:1]),
+            last_partner_actor_id=Subquery(partner_events.values("actor_id")[:1]),
         )
         .annotate(
             waiting_since=SQLCase(

@@ -803,6 +803,10 @@ def referrals(request):
                 "last_action": (
                     Verb(case.last_partner_verb).label if case.last_partner_verb else None
                 ),
+                # Who acted: another agent's decline must not read as this agent's.
+                "last_actor": next(
+                    (m.user for m in members if m.user_id == case.last_partner_actor_id), None
+                ),
             }
         )
     context = {

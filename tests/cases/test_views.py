@@ -382,6 +382,24 @@ def test_a_declined_referral_shows_its_state_on_the_board(manager_client, partne
     assert "cw-referral--declined" in html and "No capacity" in html
 
 
+def test_the_last_partner_action_names_the_agent_who_took_it(
+    manager_client, agency_manager, partner_agent, partner_colleague
+):
+    """One agent declined, the case went to a colleague who has not answered yet: the board
+    must not make the decline read as the pending agent's."""
+    case, member = make_referral(agent_user=partner_agent, name="Passed along")
+    services.referral_decline(actor=partner_agent, member=member, reason="no_capacity")
+    services.case_team_add(actor=agency_manager, case=case, user=partner_colleague)
+    html = manager_client.get("/cases/referrals/").content.decode()
+    row = html[html.index("Passed along") :]
+    row = row[: row.index("</tr>")]
+    assert partner_colleague.get_full_name() in row
+    assert (
+        f'Declined the referral <span class="cw-muted-text">by {partner_agent.get_full_name()}'
+        in row
+    )
+
+
 def _board_referrals(agents, count: int, start: int = 0) -> None:
     for n in range(start, start + count):
         case, member = make_referral(agent_user=agents[n % 3].user, name=f"Referral {n:03d}")
