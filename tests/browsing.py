@@ -39,7 +39,9 @@ def chromium_path():
 
 @pytest.fixture(scope="session")
 def browser(chromium_path):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=10_000)
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -64,7 +66,9 @@ def page(browser, request):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.tracing.start(screenshots=True, snapshots=True)
     page = context.new_page()
-    page.set_default_timeout(10_000)
+    # Generous waits for a loaded CI machine; assertions of a product deadline (the live
+    # oversight's 5 seconds) pass their own timeout.
+    page.set_default_timeout(15_000)
     yield page
     failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
     if failed:
