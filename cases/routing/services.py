@@ -331,19 +331,20 @@ def _route_chunk(*, actor, case_pks: list[int], rules: selectors.RuleSet) -> Cou
         matching = {case.pk: _matching(rules, case) for case in todo}
         needed = {rule.pk: rule for case in todo for rule in matching[case.pk]}
         locked = _lock_pools(rules=rules, matching=list(needed.values()))
-        done: list[tuple[RoutingDecision, engine.Plan]] = []
+        planned: list[tuple[Case, engine.Plan]] = []
         for case in todo:
             plan = _plan(
                 case=case, matching=matching[case.pk], locked=locked, history=histories[case.pk]
             )
             if plan.outcome == Outcome.ASSIGNED:
-                try:
-                    _assign(actor=actor, case=case, plan=plan)
-                except Exception:  # rolled back to case_team_add's savepoint; go on
-                    logger.exception("Routing case %s failed", case.pk)
-                    counts["errors"] += 1
-                    continue
                 locked.assigned(plan)
+            planned.append((case, plan))
+        failed = _assign_all(actor=actor, planned=planned, histories=histories)
+        done: list[tuple[RoutingDecision, engine.Plan]] = []
+        for case, plan in planned:
+            if case.pk in failed:
+                counts["errors"] += 1
+                continue
             decision = _decision(actor=actor, case=case, trigger=Trigger.BULK, plan=plan)
             done.append((decision, plan))
             counts[plan.outcome] += 1
@@ -358,6 +359,44 @@ def _route_chunk(*, actor, case_pks: list[int], rules: selectors.RuleSet) -> Cou
         for rule_pk, cursor in locked.cursors.items():
             AssignmentRule.objects.filter(pk=rule_pk).update(round_robin_cursor=cursor)
     return counts
+
+
+def _assign_all(
+    *, actor, planned: list[tuple[Case, engine.Plan]], histories: dict[int, dict]
+) -> set[int]:
+    """Carry out a chunk's assignments: all at once with `case_team_add_many`, except an
+    agent who already has a row on the case's team (re-referred through `case_team_add`).
+    Should the batch fail, one by one, so that one bad case does not hold up the others.
+    The ids of the cases that could not be assigned. (Their agents were counted as
+    assigned while the chunk was planned: the chunk may fill them one case short, never
+    past their capacity.)"""
+    assigned = [(case, plan) for case, plan in planned if plan.outcome == Outcome.ASSIGNED]
+    fresh = [(c, p) for c, p in assigned if p.winner.agent.user_id not in histories[c.pk]]
+    one_by_one = [(c, p) for c, p in assigned if p.winner.agent.user_id in histories[c.pk]]
+    try:
+        services.case_team_add_many(
+            actor=actor,
+            assignments=[
+                services.TeamAssignment(
+                    case=case,
+                    agent=plan.winner.agent,
+                    response_hours=plan.rule.response_window_hours,
+                    event_data={"routed": True, "rule": plan.rule.name},
+                )
+                for case, plan in fresh
+            ],
+        )
+    except Exception:  # rolled back to its savepoint
+        logger.exception("Assigning %s cases at once failed; one by one instead", len(fresh))
+        one_by_one = assigned
+    failed = set()
+    for case, plan in one_by_one:
+        try:
+            _assign(actor=actor, case=case, plan=plan)
+        except Exception:  # rolled back to case_team_add's savepoint; go on
+            logger.exception("Routing case %s failed", case.pk)
+            failed.add(case.pk)
+    return failed
 
 
 def _after_lapse(
