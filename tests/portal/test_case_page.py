@@ -59,7 +59,8 @@ def test_the_details_form_shows_the_partner_fields_and_nothing_internal(client, 
     assert len(labels) == len(Case.PARTNER_FIELDS)
     for shown in ("Rivera Household", "Ana Rivera", "(555) 010-2233", "Needs counsel", "English"):
         assert shown in details
-    for hidden in ("48213", "XID-90210-Q", "1911", "income verified by phone"):
+    hidden_values = ("48213.77", "48,213.77", "XID-90210-Q", "11, 1911", "1911-11-11")
+    for hidden in (*hidden_values, "income verified by phone"):
         assert hidden not in html
     for label in ("Household income", "Applicant identifier", "Date of birth", "Eligibility"):
         assert label not in html

@@ -25,7 +25,12 @@ INTERNAL = (
     "SENTINEL-ELIG-A",
     "98765.43",
     "98,765.43",
-    "1911",
+    # The date of birth as any page or export would write it (the bare year "1911" turns up
+    # by chance in times and tokens, such as microseconds).
+    "Nov 11, 1911",
+    "November 11, 1911",
+    "1911-11-11",
+    "11/11/1911",
     "SENTINEL-NOTE-A-INTERNAL",
     "SENTINEL-ACT-A-INTERNAL",
     "SENTINEL-SR-A-INTERNAL",
