@@ -66,8 +66,8 @@ class RequestIdMiddleware:
             response["X-Request-ID"] = request.id
             request_logger.info(
                 "%s %s %s %.0fms",
-                request.method,
-                request.path,
+                security.loggable(request.method),
+                security.loggable(request.path),
                 response.status_code,
                 (time.monotonic() - started) * 1000,
             )

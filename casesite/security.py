@@ -12,6 +12,7 @@
 
 import contextvars
 import logging
+import re
 import time
 
 from axes.handlers.database import AxesDatabaseHandler
@@ -28,6 +29,15 @@ from .models import SecurityEvent
 from .sessions import end_sessions_of
 
 logger = logging.getLogger("caseworks.security")
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def loggable(text) -> str:
+    """`text` for one log line: control characters (a newline in a user name or a decoded
+    path) written as escapes, so that nobody can forge a line of the log."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
 
 # The request being served in this thread or task, set by RequestIdMiddleware.
 current_request: contextvars.ContextVar = contextvars.ContextVar("current_request", default=None)
@@ -89,9 +99,9 @@ def record(kind: str, *, request=None, user=None, username: str = "", **data) ->
     logger.info(
         "security event %s user=%s ip=%s path=%s",
         kind,
-        event.username,
+        loggable(event.username),
         event.ip,
-        event.path,
+        loggable(event.path),
     )
     return event
 

@@ -38,6 +38,19 @@ def test_a_failed_sign_in_is_logged_with_the_name_tried(client, caseworker, user
     assert event.path == "/portal/login/"
 
 
+def test_a_user_name_or_path_cannot_forge_a_line_of_the_log(client, caseworker, caplog):
+    forged = "ag\nINFO caseworks.security security event sign_in user=admin"
+    with caplog.at_level("INFO"):
+        sign_in(client, forged, "wrong-password")
+        client.get("/cases/%0aINFO%20forged/")
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("caseworks.")]
+    assert any("user=ag\\x0aINFO caseworks.security" in m for m in messages), messages
+    assert any("/cases/\\x0aINFO forged/" in m for m in messages), messages
+    assert not any("\n" in m for m in messages)
+    # The event itself keeps the name exactly as tried.
+    assert SecurityEvent.objects.get(kind=SecurityEvent.Kind.SIGN_IN_FAILED).username == forged
+
+
 def test_a_lockout_is_logged(client, caseworker, settings):
     for _ in range(settings.AXES_FAILURE_LIMIT):
         sign_in(client, "ag", "wrong-password")
