@@ -9,10 +9,11 @@ New count of the navigation and the program choices of the filter.
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypedDict
 
 from django.core.paginator import Paginator
 from django.db.models import (
-    Aggregate,
+    Expression,
     F,
     Func,
     IntegerField,
@@ -21,9 +22,7 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
-    Value,
 )
-from django.db.models.functions import JSONArray
 from django.utils import timezone
 from django.utils.dates import MONTHS_3
 
@@ -72,15 +71,26 @@ _STATUS_LABELS = dict(Case.Status.choices)
 _REFERRAL_LABELS = dict(CaseTeamMember.Referral.choices)
 
 
-class JSONGroupArray(Aggregate):
-    """The values of a group as one JSON array (JSON_GROUP_ARRAY on SQLite, JSONB_AGG on
-    PostgreSQL)."""
+class ProgramChoices(Expression):
+    """Every program as a JSON array of [code, name] pairs, as one scalar subquery.
 
-    function = "JSON_GROUP_ARRAY"
+    Written out rather than built from a queryset: the grouped JSON aggregate took as long
+    to compile as the rest of the My Cases query, and this one never changes."""
+
     output_field = JSONField()
 
-    def as_postgresql(self, compiler, connection, **extra_context):
-        return super().as_sql(compiler, connection, function="JSONB_AGG", **extra_context)
+    def _sql(self, connection, aggregate: str, pair: str):
+        quote = connection.ops.quote_name
+        code, name = (quote(Program._meta.get_field(f).column) for f in ("code", "name"))
+        table = quote(Program._meta.db_table)
+        # The model's own quoted identifiers; no input reaches this SQL.
+        return f"(SELECT {aggregate}({pair}({code}, {name})) FROM {table})", []  # noqa: S608
+
+    def as_sql(self, compiler, connection):
+        return self._sql(connection, "JSON_GROUP_ARRAY", "JSON_ARRAY")
+
+    def as_postgresql(self, compiler, connection):
+        return self._sql(connection, "JSONB_AGG", "JSONB_BUILD_ARRAY")
 
 
 def _count(queryset: QuerySet) -> Subquery:
@@ -95,16 +105,9 @@ def _count(queryset: QuerySet) -> Subquery:
     return Subquery(counted, output_field=IntegerField())
 
 
-def _program_choices() -> Subquery:
+def _program_choices() -> ProgramChoices:
     """Every program as [[code, name], ...], for the My Cases filter."""
-    programs = (
-        Program.objects.order_by()
-        .annotate(_all=Value(1))
-        .values("_all")
-        .annotate(choices=JSONGroupArray(JSONArray("code", "name")))
-        .values("choices")
-    )
-    return Subquery(programs, output_field=JSONField())
+    return ProgramChoices()
 
 
 def new_memberships(*, user) -> QuerySet[CaseTeamMember]:
@@ -133,11 +136,11 @@ class MyCasesFilters:
         return bool(self.query or self.new_only or self.referral_state or self.program)
 
 
-@dataclass(frozen=True, slots=True)
-class MyCasesRow:
+class MyCasesRow(TypedDict):
     """One row of My Cases as the page shows it. Plain values from the page's one query:
     no model instance per row, and the labels, link and dates ready to print (the list is
-    the portal's busiest page; per-row template filters and `{% url %}` were most of it)."""
+    the portal's busiest page; per-row template filters and `{% url %}` were most of it).
+    A dict, which the template language reads faster than attributes."""
 
     case_id: int
     number: str
@@ -154,25 +157,34 @@ class MyCasesRow:
     url: str
 
 
-def _row(values: tuple, case_url) -> MyCasesRow:
-    (case_id, number, name, program, status, state, added_at, seen_at, first, last, username,
-     *_facts) = values  # fmt: skip
-    local = timezone.localtime(added_at)
-    return MyCasesRow(
-        case_id=case_id,
-        number=number,
-        name=name,
-        program=program,
-        status=_STATUS_LABELS.get(status, status),
-        referral_state=state,
-        referral_label=_REFERRAL_LABELS.get(state, state),
-        assigned_at=local,
-        assigned_iso=local.isoformat(),
-        assigned_on=f"{MONTHS_3[local.month].title()} {local.day}, {local.year}",
-        is_new=seen_at is None,
-        agent=f"{first} {last}".strip() or username,
-        url=case_url(case_id),
-    )
+def _rows(values: list[tuple]) -> list[MyCasesRow]:
+    case_url = pk_url("portal:case")
+    months = {}  # the month abbreviations (translated), as `date:"M"` prints them
+    rows = []
+    for case_id, number, name, program, status, state, added_at, seen_at, *agent in values:
+        first, last, username = agent[:3]
+        local = timezone.localtime(added_at)
+        month = months.get(local.month) or months.setdefault(
+            local.month, str(MONTHS_3[local.month]).title()
+        )
+        rows.append(
+            {
+                "case_id": case_id,
+                "number": number,
+                "name": name,
+                "program": program,
+                "status": _STATUS_LABELS.get(status, status),
+                "referral_state": state,
+                "referral_label": _REFERRAL_LABELS.get(state, state),
+                "assigned_at": local,
+                "assigned_iso": local.isoformat(),
+                "assigned_on": f"{month} {local.day}, {local.year}",
+                "is_new": seen_at is None,
+                "agent": f"{first} {last}".strip() or username,
+                "url": case_url(case_id),
+            }
+        )
+    return rows
 
 
 @dataclass
@@ -263,9 +275,8 @@ def my_cases_page(*, user, filters: MyCasesFilters) -> MyCasesPage:
         if total and number > last:
             number = last
             rows = fetch(number)
-    case_url = pk_url("portal:case")
     return MyCasesPage(
-        rows=[_row(values, case_url) for values in rows],
+        rows=_rows(rows),
         total=total,
         new_count=new_count,
         program_choices=sorted(((code, name) for code, name in choices), key=lambda c: c[1]),
