@@ -273,26 +273,39 @@ def median(values):
 # Database ----------------------------------------------------------------------------------
 
 
-def recreate_database(url: str) -> None:
+def _connect(url: str, dbname: str):
     import psycopg2
 
     parts = urllib.parse.urlsplit(url)
-    name = parts.path.lstrip("/")
     if parts.hostname not in LOCAL_HOSTS:
         raise BenchError(f"refusing a database server that is not local: {parts.hostname}")
-    if not re.fullmatch(r"(caseworks_bench|cw_bench)\w*", name):
-        raise BenchError(f"refusing to drop {name!r}: scratch names start with caseworks_bench")
     conn = psycopg2.connect(
         host=parts.hostname,
         port=parts.port or 5432,
         user=urllib.parse.unquote(parts.username or "postgres"),
         password=urllib.parse.unquote(parts.password or "") or None,
-        dbname="postgres",
+        dbname=dbname,
     )
     conn.autocommit = True
+    return conn
+
+
+def recreate_database(url: str) -> str:
+    """Drop and create the scratch database; the server's version."""
+    name = urllib.parse.urlsplit(url).path.lstrip("/")
+    if not re.fullmatch(r"(caseworks_bench|cw_bench)\w*", name):
+        raise BenchError(f"refusing to drop {name!r}: scratch names start with caseworks_bench")
+    conn = _connect(url, "postgres")
     with conn.cursor() as cur:
         cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    return server_version(url)
+
+
+def server_version(url: str) -> str:
+    conn = _connect(url, urllib.parse.urlsplit(url).path.lstrip("/"))
+    with conn.cursor() as cur:
         cur.execute("SHOW server_version")
         version = cur.fetchone()[0]
     conn.close()
@@ -467,7 +480,7 @@ def main() -> int:
             size_env = bench_env(url) | {"SECRET_KEY": env["SECRET_KEY"]}
             if args.reuse:
                 manage(["migrate", "--no-input", "-v0"], size_env)
-                info = {"reused": True}
+                info = {"reused": True, "server_version": server_version(url)}
             else:
                 info = prepare(url, cases, args.seed, args.agents, size_env)
             info.update({"cases": cases, "url": url})
@@ -751,6 +764,21 @@ def finish(report: dict) -> int:
             "note: sequential reads of tiny lookup tables (one page, cheaper than an index): "
             + ", ".join(tiny)
         )
+    control = {
+        path: q["transaction_control"]
+        for path, q in report["queries"].items()
+        if path != "probe_seconds" and q.get("transaction_control")
+    }
+    lines.append(
+        "note: queries = SQL statements of one request in a warm worker"
+        + (
+            "; transaction control not counted ("
+            + ", ".join(f"{path} +{n}" for path, n in control.items())
+            + ")"
+            if control
+            else ""
+        )
+    )
     if routing_info.get("status") != "ok":
         lines.append(f"routing: {routing_info.get('status')} ({routing_info.get('why')})")
     for label, note in notes.items():
