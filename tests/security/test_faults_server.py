@@ -284,7 +284,10 @@ def test_killing_workers_mid_request_leaves_no_half_written_team_change(agency_m
         assert members.filter(user_id=user_id, case_id=case_id).exists()
     for link in CasePartner.objects.all():
         assert members.filter(case=link.case, organization=link.partner).exists()
-    assert members.count() == added.count() == len(done)
+    assert members.count() == added.count()
+    # Every answered request stored its change. A worker killed after its commit but before
+    # its answer left may have stored one more, whole: the client only saw the connection drop.
+    assert len(done) <= members.count() <= len(done) + len(broken)
     print(
         f"\nkilled {len(killed)} workers: {len(broken)} requests cut off, {len(done)} "
         f"completed, {members.count()} team changes, none half written"
