@@ -302,6 +302,13 @@ class CaseTeamMember(ConcurrentTransitionMixin, models.Model):
                 condition=Q(is_active=True, seen_at__isnull=True),
                 name="caseteam_org_new",
             ),
+            # The My Cases total: COUNT(*) of an agent's (an organization's) active rows. A
+            # one-column key deduplicates, so counting the heaviest agent's thousands of rows
+            # reads a few index pages instead of the wider caseteam_mycases entries.
+            models.Index(fields=["user"], condition=Q(is_active=True), name="caseteam_active"),
+            models.Index(
+                fields=["organization"], condition=Q(is_active=True), name="caseteam_org_active"
+            ),
         ]
 
     def __str__(self) -> str:

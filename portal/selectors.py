@@ -53,26 +53,26 @@ MY_CASES_SORTS = {
 DEFAULT_SORT = "-assigned"
 NULLABLE_SORTS = {"seen_at"}
 # What a My Cases row reads: partner-visible case fields only (no internal field is even
-# selected), and the agent's name for a partner manager's list.
+# selected), and for a partner manager's list the agent's name. The program's name comes
+# from the program choices the query brings anyway: no join to programs (nor to users for
+# an agent's own list) unless a filter or the sort needs one.
 _ROW_FIELDS = (
     "case_id",
     "case__number",
     "case__name",
-    "case__program__name",
+    "case__program_id",
     "case__status",
     "referral_state",
     "added_at",
     "seen_at",
-    "user__first_name",
-    "user__last_name",
-    "user__username",
 )
+_AGENT_FIELDS = ("user__first_name", "user__last_name", "user__username")
 _STATUS_LABELS = dict(Case.Status.choices)
 _REFERRAL_LABELS = dict(CaseTeamMember.Referral.choices)
 
 
 class ProgramChoices(Expression):
-    """Every program as a JSON array of [code, name] pairs, as one scalar subquery.
+    """Every program as a JSON array of [id, code, name], as one scalar subquery.
 
     Written out rather than built from a queryset: the grouped JSON aggregate took as long
     to compile as the rest of the My Cases query, and this one never changes."""
@@ -81,10 +81,10 @@ class ProgramChoices(Expression):
 
     def _sql(self, connection, aggregate: str, pair: str):
         quote = connection.ops.quote_name
-        code, name = (quote(Program._meta.get_field(f).column) for f in ("code", "name"))
+        pk, code, name = (quote(Program._meta.get_field(f).column) for f in ("id", "code", "name"))
         table = quote(Program._meta.db_table)
         # The model's own quoted identifiers; no input reaches this SQL.
-        return f"(SELECT {aggregate}({pair}({code}, {name})) FROM {table})", []  # noqa: S608
+        return f"(SELECT {aggregate}({pair}({pk}, {code}, {name})) FROM {table})", []  # noqa: S608
 
     def as_sql(self, compiler, connection):
         return self._sql(connection, "JSON_GROUP_ARRAY", "JSON_ARRAY")
@@ -106,7 +106,7 @@ def _count(queryset: QuerySet) -> Subquery:
 
 
 def _program_choices() -> ProgramChoices:
-    """Every program as [[code, name], ...], for the My Cases filter."""
+    """Every program as [[id, code, name], ...]: the My Cases filter, the rows' programs."""
     return ProgramChoices()
 
 
@@ -157,12 +157,12 @@ class MyCasesRow(TypedDict):
     url: str
 
 
-def _rows(values: list[tuple]) -> list[MyCasesRow]:
+def _rows(values: list[tuple], *, programs: dict[int, str], manager: bool) -> list[MyCasesRow]:
     case_url = pk_url("portal:case")
     months = {}  # the month abbreviations (translated), as `date:"M"` prints them
     rows = []
-    for case_id, number, name, program, status, state, added_at, seen_at, *agent in values:
-        first, last, username = agent[:3]
+    for case_id, number, name, program_id, status, state, added_at, seen_at, *more in values:
+        first, last, username = more[:3] if manager else ("", "", "")
         local = timezone.localtime(added_at)
         month = months.get(local.month) or months.setdefault(
             local.month, str(MONTHS_3[local.month]).title()
@@ -172,7 +172,7 @@ def _rows(values: list[tuple]) -> list[MyCasesRow]:
                 "case_id": case_id,
                 "number": number,
                 "name": name,
-                "program": program,
+                "program": programs.get(program_id, ""),
                 "status": _STATUS_LABELS.get(status, status),
                 "referral_state": state,
                 "referral_label": _REFERRAL_LABELS.get(state, state),
@@ -180,7 +180,7 @@ def _rows(values: list[tuple]) -> list[MyCasesRow]:
                 "assigned_iso": local.isoformat(),
                 "assigned_on": f"{month} {local.day}, {local.year}",
                 "is_new": seen_at is None,
-                "agent": f"{first} {last}".strip() or username,
+                "agent": (f"{first} {last}".strip() or username) if manager else "",
                 "url": case_url(case_id),
             }
         )
@@ -235,6 +235,8 @@ def my_cases_page(*, user, filters: MyCasesFilters) -> MyCasesPage:
     ride along as scalar subqueries. Only a page that comes back empty although the user has
     cases (filters that match nothing, a page past the end) costs one more query."""
     scope = selectors.memberships_for_partner(user=user)
+    agent = selectors.partner_agent_of(user)
+    manager = agent is not None and agent.is_manager
     matching = scope
     if filters.query:
         matching = matching.filter(
@@ -247,6 +249,8 @@ def my_cases_page(*, user, filters: MyCasesFilters) -> MyCasesPage:
     if filters.program:
         matching = matching.filter(case__program__code=filters.program)
 
+    fields = (*_ROW_FIELDS, *_AGENT_FIELDS) if manager else _ROW_FIELDS
+
     def fetch(number: int) -> list[tuple]:
         offset = (number - 1) * PER_PAGE
         return list(
@@ -256,7 +260,7 @@ def my_cases_page(*, user, filters: MyCasesFilters) -> MyCasesPage:
                 page_program_choices=_program_choices(),
             )
             .order_by(*_ordering(filters.sort))
-            .values_list(*_ROW_FIELDS, "page_total", "page_new_count", "page_program_choices")[
+            .values_list(*fields, "page_total", "page_new_count", "page_program_choices")[
                 offset : offset + PER_PAGE
             ]
         )
@@ -276,10 +280,10 @@ def my_cases_page(*, user, filters: MyCasesFilters) -> MyCasesPage:
             number = last
             rows = fetch(number)
     return MyCasesPage(
-        rows=_rows(rows),
+        rows=_rows(rows, programs={pk: name for pk, _, name in choices}, manager=manager),
         total=total,
         new_count=new_count,
-        program_choices=sorted(((code, name) for code, name in choices), key=lambda c: c[1]),
+        program_choices=sorted(((code, name) for _, code, name in choices), key=lambda c: c[1]),
         number=number,
         # Page arithmetic over a range: no second COUNT query.
         paginator=Paginator(range(total), PER_PAGE),
