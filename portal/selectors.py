@@ -7,6 +7,7 @@ would otherwise ask in separate round trips: the filtered total for the paginati
 New count of the navigation and the program choices of the filter.
 """
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypedDict
@@ -17,11 +18,11 @@ from django.db.models import (
     F,
     Func,
     IntegerField,
-    JSONField,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
+    TextField,
 )
 from django.utils import timezone
 from django.utils.dates import MONTHS_3
@@ -72,12 +73,14 @@ _REFERRAL_LABELS = dict(CaseTeamMember.Referral.choices)
 
 
 class ProgramChoices(Expression):
-    """Every program as a JSON array of [id, code, name], as one scalar subquery.
+    """Every program as a JSON array of [id, code, name], as one scalar subquery, read as
+    text (`program_choices` decodes it): it rides on every row of the page, and only the
+    first row's copy is needed.
 
     Written out rather than built from a queryset: the grouped JSON aggregate took as long
     to compile as the rest of the My Cases query, and this one never changes."""
 
-    output_field = JSONField()
+    output_field = TextField()
 
     def _sql(self, connection, aggregate: str, pair: str):
         quote = connection.ops.quote_name
@@ -103,6 +106,14 @@ def _count(queryset: QuerySet) -> Subquery:
         .values("_n")
     )
     return Subquery(counted, output_field=IntegerField())
+
+
+def program_choices(value: str | list | None) -> list[list]:
+    """The programs of a `ProgramChoices` column: [[id, code, name], ...] (a driver that
+    decodes JSON itself hands over the list)."""
+    if isinstance(value, str):
+        return json.loads(value)
+    return value or []
 
 
 def _program_choices() -> ProgramChoices:
@@ -269,7 +280,7 @@ def my_cases_page(*, user, filters: MyCasesFilters) -> MyCasesPage:
     rows = fetch(number)
     if rows:
         total, new_count, choices = rows[0][-3:]
-        choices = choices or []
+        choices = program_choices(choices)
     elif number == 1 and not filters.narrowing:
         # Nothing assigned at all: no filter to offer, nothing new.
         total, new_count, choices = 0, 0, []
@@ -306,7 +317,7 @@ def _page_facts(*, user, matching, scope) -> tuple[int, int, list]:
     if facts is None:
         return 0, 0, []
     total, new_count, choices = facts
-    return total, new_count, choices or []
+    return total, new_count, program_choices(choices)
 
 
 # The case page ------------------------------------------------------------------------------
