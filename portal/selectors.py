@@ -90,7 +90,8 @@ class ProgramChoices(Expression):
         pk, code, name = (quote(Program._meta.get_field(f).column) for f in ("id", "code", "name"))
         table = quote(Program._meta.db_table)
         # The model's own quoted identifiers; no input reaches this SQL.
-        return f"(SELECT {aggregate}({pair}({pk}, {code}, {name})) FROM {table})", []  # noqa: S608
+        sql = f"(SELECT {aggregate}({pair}({pk}, {code}, {name})) FROM {table})"  # noqa: S608  # nosec B608
+        return sql, []
 
     def as_sql(self, compiler, connection):
         return self._sql(connection, "JSON_GROUP_ARRAY", "JSON_ARRAY")
