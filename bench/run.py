@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / ".bench"
 VENV_BIN = Path(sys.executable).parent
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 BENCH_PASSWORD = "bench-password-0123"  # noqa: S105  (seed_bench's default, scratch data)
 
 TARGETS = {  # the design's targets (shared/DESIGN.md, Targets)
@@ -141,6 +142,32 @@ class Server:
             if ppid == self.proc.pid:
                 children.append(int(entry.name))
         return sorted(children)
+
+    def worker_cpu_seconds(self) -> float:
+        total = 0
+        for pid in self.worker_pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+        return total / CLOCK_TICKS
+
+    def wait_idle(self, timeout: float = 60) -> float:
+        """Wait until the workers stop using CPU: requests that wrk sent before it stopped
+        (a slow page's) are still being served and would steal the next run's CPU. The
+        seconds waited."""
+        started = time.monotonic()
+        last = self.worker_cpu_seconds()
+        quiet = 0
+        while time.monotonic() - started < timeout:
+            time.sleep(0.1)
+            now = self.worker_cpu_seconds()
+            quiet = quiet + 1 if now - last <= 0.02 else 0
+            last = now
+            if quiet >= 3:
+                break
+        return time.monotonic() - started
 
     def worker_rss_mb(self) -> list[float]:
         sizes = []
@@ -561,9 +588,17 @@ def main() -> int:
         # Warm-up, then interleaved rounds (the order turns each round).
         labels = list(endpoints)
         log(f"warm-up: {', '.join(labels)}")
+
+        def settle() -> None:
+            for server in servers.values():
+                waited = server.wait_idle()
+                settled.append(round(waited, 2))
+
+        settled: list[float] = []
         for label in labels:
             server_name, targets = endpoints[label]
             wrk(servers[server_name].base, targets, 2, args.connections)
+            settle()
         samples = {label: [] for label in labels}
         for round_no in range(args.rounds):
             check_time()
@@ -572,6 +607,7 @@ def main() -> int:
                 server_name, targets = endpoints[label]
                 result = wrk(servers[server_name].base, targets, args.seconds, args.connections)
                 samples[label].append(result)
+                settle()
             log(
                 f"round {round_no + 1}/{args.rounds}: "
                 + ", ".join(f"{k} {v[-1]['rps']:.0f}/s" for k, v in samples.items())
@@ -603,7 +639,12 @@ def main() -> int:
             "size_ratio": per_round_ratio("mycases@ratio", "mycases"),
             "size_ratio_b1": per_round_ratio("B1@ratio", "B1"),
         }
-        report["load"] = {"samples": samples, "summary": summary, "notes": notes}
+        report["load"] = {
+            "samples": samples,
+            "summary": summary,
+            "notes": notes,
+            "settle_seconds": {"max": max(settled or [0]), "total": round(sum(settled), 1)},
+        }
         report["ratios"] = ratios
         report["real_my_cases"] = real_my_cases
 
@@ -614,6 +655,7 @@ def main() -> int:
         for _ in range(args.soak_rounds):
             check_time()
             wrk(servers["main"].base, soak_targets, args.seconds, args.connections)
+            settle()
             soak.append(max(servers["main"].worker_rss_mb() or [0]))
         report["rss"] = {
             "after_load_mb": rss_after_load,
@@ -779,6 +821,12 @@ def finish(report: dict) -> int:
             else ""
         )
     )
+    settle = report["load"].get("settle_seconds") or {}
+    if settle.get("max", 0) >= 0.5:
+        lines.append(
+            f"note: after each load run the workers were let finish the requests wrk had sent "
+            f"(up to {settle['max']:.1f} s) before the next run"
+        )
     if routing_info.get("status") != "ok":
         lines.append(f"routing: {routing_info.get('status')} ({routing_info.get('why')})")
     for label, note in notes.items():
