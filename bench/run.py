@@ -330,6 +330,47 @@ def recreate_database(url: str) -> str:
     return server_version(url)
 
 
+def wait_for_autovacuum(url: str, timeout: float = 120) -> dict:
+    """Wait until no autovacuum worker has run for a second and a half (they run on the
+    other core and slow single statements down by half). What was waited for."""
+    conn = _connect(url, "postgres")
+    started = time.monotonic()
+    seen, quiet = set(), 0
+    try:
+        with conn.cursor() as cur:
+            while time.monotonic() - started < timeout and quiet < 3:
+                cur.execute(
+                    "SELECT datname, query FROM pg_stat_activity "
+                    "WHERE backend_type = 'autovacuum worker'"
+                )
+                rows = cur.fetchall()
+                seen.update(f"{db}: {query[:80]}" for db, query in rows)
+                quiet = 0 if rows else quiet + 1
+                time.sleep(0.5)
+    finally:
+        conn.close()
+    return {"waited_s": round(time.monotonic() - started, 1), "autovacuum": sorted(seen)}
+
+
+def checkpoint(url: str) -> float | None:
+    """CHECKPOINT (needs a superuser; None when refused). Its duration."""
+    import psycopg2
+
+    started = time.monotonic()
+    conn = _connect(url, "postgres")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("CHECKPOINT")
+    except psycopg2.Error as error:
+        log(f"no CHECKPOINT before the load ({error.pgerror or error})")
+        return None
+    finally:
+        conn.close()
+    seconds = time.monotonic() - started
+    log(f"checkpoint: {seconds:.1f} s")
+    return round(seconds, 1)
+
+
 def server_version(url: str) -> str:
     conn = _connect(url, urllib.parse.urlsplit(url).path.lstrip("/"))
     with conn.cursor() as cur:
@@ -512,6 +553,9 @@ def main() -> int:
                 info = prepare(url, cases, args.seed, args.agents, size_env)
             info.update({"cases": cases, "url": url})
             report["sizes"][name] = info
+        # Write the seeded gigabytes out now, not during the measurements (a checkpoint
+        # spreads its writes over minutes and would slow the first rounds).
+        report["checkpoint_s"] = checkpoint(main_url)
         log("collectstatic")
         manage(["collectstatic", "--no-input", "-v0"], env)
         report["postgresql"] = report["sizes"]["main"].get("server_version")
@@ -665,7 +709,9 @@ def main() -> int:
         }
         log(f"worker RSS {report['rss']['max_mb']:.0f} MB, soak {[round(s) for s in soak]}")
 
-        # SQL: My Cases queries of the median and heaviest agents under EXPLAIN ANALYZE.
+        # SQL: My Cases queries of the median and heaviest agents under EXPLAIN ANALYZE,
+        # once autovacuum (woken by the load's writes) has stopped competing for the CPU.
+        report["sql_settle"] = wait_for_autovacuum(main_url)
         for name, _url, _cases in sizes:
             check_time()
             log(f"{name}: My Cases SQL under EXPLAIN (ANALYZE, BUFFERS)")
@@ -826,6 +872,12 @@ def finish(report: dict) -> int:
         lines.append(
             f"note: after each load run the workers were let finish the requests wrk had sent "
             f"(up to {settle['max']:.1f} s) before the next run"
+        )
+    sql_settle = report.get("sql_settle") or {}
+    if sql_settle.get("autovacuum"):
+        lines.append(
+            f"note: the SQL was timed after autovacuum finished ({sql_settle['waited_s']:.0f} s): "
+            + "; ".join(sql_settle["autovacuum"])[:200]
         )
     if routing_info.get("status") != "ok":
         lines.append(f"routing: {routing_info.get('status')} ({routing_info.get('why')})")
