@@ -10,20 +10,8 @@ from casesite.forms import UswdsFormMixin
 from partners.models import PartnerOrganization, Tab, default_tabs
 
 from . import selectors, services
+from .languages import LANGUAGES
 from .models import Activity, Case, Note, Program, ServiceRequest
-
-LANGUAGES = (
-    ("en", "English"),
-    ("es", "Spanish"),
-    ("zh", "Chinese"),
-    ("vi", "Vietnamese"),
-    ("ko", "Korean"),
-    ("ru", "Russian"),
-    ("ar", "Arabic"),
-    ("ht", "Haitian Creole"),
-    ("fr", "French"),
-    ("pt", "Portuguese"),
-)
 
 
 def person_label(user) -> str:

@@ -10,6 +10,8 @@ from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from partners.models import PartnerOrganization, Tab
 
+from .languages import language_name
+
 
 class Program(models.Model):
     """A benefit program (SNAP, Medicaid, ...)."""
@@ -114,6 +116,11 @@ class Case(ConcurrentTransitionMixin, models.Model):
 
     def __str__(self) -> str:
         return f"{self.number} {self.name}"
+
+    @property
+    def language_display(self) -> str:
+        """The case language by name ("Spanish"), as pages show it."""
+        return language_name(self.language)
 
     @transition(
         field=status, source=Status.OPEN, target=Status.APPROVED, permission="cases.approve_case"

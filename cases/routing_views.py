@@ -16,10 +16,10 @@ from django.views.decorators.http import require_POST
 from casesite.roles import agency_required
 
 from . import routing, selectors
+from .languages import language_name
 from .models import AssignmentRule, RoutingDecision
 from .routing import selectors as routing_selectors
 from .routing import services as routing_services
-from .routing.engine import language_name
 from .routing.forms import AssignmentRuleForm
 
 Outcome = RoutingDecision.Outcome

@@ -10,12 +10,12 @@ from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.text import capfirst
-from django.utils.translation import get_language_info
 from django.views.decorators.http import require_GET, require_POST
 
 from cases import selectors as case_selectors
 from cases import services
 from cases.downloads import attachment_response
+from cases.languages import language_name
 from cases.models import Case, CaseTeamMember
 from cases.permissions import WORK_CASE
 from casesite import form_tokens
@@ -194,20 +194,13 @@ def my_cases(request):
 # The case page ------------------------------------------------------------------------------
 
 
-def _language_name(code: str) -> str:
-    try:
-        return get_language_info(code)["name"]
-    except KeyError:
-        return code
-
-
 def _details(case: Case) -> list[tuple[str, object]]:
     """The case details form: Case.PARTNER_FIELDS and nothing else, in their order."""
     rows = []
     for name in Case.PARTNER_FIELDS:
         field = Case._meta.get_field(name)
         if name == "language":
-            value = _language_name(case.language)
+            value = language_name(case.language)
         elif field.choices:
             value = getattr(case, f"get_{name}_display")()
         else:

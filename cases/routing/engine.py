@@ -8,10 +8,9 @@ Nothing here touches the database, so the real router and the dry run decide ali
 from collections import Counter
 from dataclasses import dataclass, field
 
-from django.conf.locale import LANG_INFO
-
 from partners.models import PartnerAgent
 
+from ..languages import language_name
 from ..models import AssignmentRule, Case, CaseTeamMember, RoutingDecision
 
 Referral = CaseTeamMember.Referral
@@ -29,28 +28,6 @@ EXCLUSIONS = {
     "language": "without the case language",
     "program": "without the case program",
 }
-
-
-# The case languages of the agency (Django's list lacks some of them).
-LANGUAGES = (
-    ("en", "English"),
-    ("es", "Spanish"),
-    ("zh", "Chinese"),
-    ("vi", "Vietnamese"),
-    ("ko", "Korean"),
-    ("ru", "Russian"),
-    ("ar", "Arabic"),
-    ("ht", "Haitian Creole"),
-    ("fr", "French"),
-    ("pt", "Portuguese"),
-)
-_LANGUAGE_NAMES = dict(LANGUAGES)
-
-
-def language_name(code: str) -> str:
-    """'es' -> 'Spanish'; unknown codes are shown as they are."""
-    code = (code or "").lower()
-    return _LANGUAGE_NAMES.get(code) or LANG_INFO.get(code, {}).get("name", code)
 
 
 def rule_mismatch(rule: AssignmentRule, case: Case) -> str:

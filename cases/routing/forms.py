@@ -7,8 +7,8 @@ from django.core.exceptions import ValidationError
 from casesite.forms import UswdsFormMixin
 from partners.models import PartnerAgent, PartnerOrganization
 
+from ..languages import LANGUAGES
 from ..models import AssignmentRule, Case, Program
-from .engine import LANGUAGES
 from .services import RULE_FIELDS
 
 

@@ -9,6 +9,7 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
 from partners.models import PartnerAgent, PartnerOrganization
 
+from ..languages import language_name
 from ..models import AssignmentRule, Case, CaseTeamMember, RoutingDecision
 from . import engine
 
@@ -134,7 +135,7 @@ class DryRunRow:
 
     @property
     def language(self) -> str:
-        return engine.language_name(self.case.language)
+        return language_name(self.case.language)
 
 
 @dataclass

@@ -85,6 +85,15 @@ def test_the_case_page_shows_number_name_status_owner_and_tabs(manager_client, a
 
 
 @pytest.mark.parametrize(
+    ("code", "shown"), [("es", "Spanish"), ("ht", "Haitian Creole"), ("xx", "xx")]
+)
+def test_the_details_tab_names_the_case_language(manager_client, code, shown):
+    case = make_case(language=code)
+    html = manager_client.get(tab_url(case)).content.decode()
+    assert f"<dt>Language</dt><dd>{shown}</dd>" in html
+
+
+@pytest.mark.parametrize(
     ("status", "expected"),
     [
         (Status.OPEN, ["Approve", "Deny"]),
