@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
-from casesite.forms import UswdsFormMixin
+from casesite.forms import PlainSelect, UswdsFormMixin
 from partners.models import PartnerOrganization, Tab, default_tabs
 
 from . import selectors, services
@@ -27,7 +27,10 @@ class CaseFilterForm(UswdsFormMixin, forms.Form):
 
     q = forms.CharField(label="Search cases", required=False, max_length=100)
     status = forms.ChoiceField(
-        label="Status", required=False, choices=[("", "Any status"), *Case.Status.choices]
+        label="Status",
+        required=False,
+        choices=[("", "Any status"), *Case.Status.choices],
+        widget=PlainSelect,
     )
     program = forms.ModelChoiceField(
         label="Program",
@@ -35,18 +38,21 @@ class CaseFilterForm(UswdsFormMixin, forms.Form):
         queryset=Program.objects.none(),
         to_field_name="code",
         empty_label="Any program",
+        widget=PlainSelect,
     )
     partner = forms.ModelChoiceField(
         label="Primary partner",
         required=False,
         queryset=PartnerOrganization.objects.none(),
         empty_label="Any partner",
+        widget=PlainSelect,
     )
     owner = forms.ModelChoiceField(
         label="Owner",
         required=False,
         queryset=get_user_model().objects.none(),
         empty_label="Anyone",
+        widget=PlainSelect,
     )
     pending = forms.BooleanField(label="Referred and not accepted", required=False)
 
