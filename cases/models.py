@@ -316,6 +316,19 @@ class CaseTeamMember(ConcurrentTransitionMixin, models.Model):
             models.Index(
                 fields=["organization"], condition=Q(is_active=True), name="caseteam_org_active"
             ),
+            # The Referrals board sorts every Third-Party case by its oldest pending referral
+            # or, without an agent, by when it was referred: two probes per case, answered
+            # from these small indexes alone (no table rows read).
+            models.Index(
+                fields=["case", "added_at"],
+                condition=Q(is_active=True, role="partner_agent", referral_state="pending"),
+                name="caseteam_case_pending",
+            ),
+            models.Index(
+                fields=["case"],
+                condition=Q(is_active=True, role="partner_agent"),
+                name="caseteam_case_agent",
+            ),
         ]
 
     def __str__(self) -> str:

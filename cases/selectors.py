@@ -321,24 +321,30 @@ def agency_referral_board(*, user, state: str = "") -> QuerySet[Case]:
     cases = (
         cases_for_agency(user=user)
         .filter(status=Case.Status.THIRD_PARTY)
-        .annotate(
-            primary_partner_name=Subquery(primary.values("partner__name")[:1]),
+        # Every Third-Party case is sorted: only the columns the board shows, no joins.
+        .select_related(None)
+        .only("pk", "number", "name", "status", "status_changed_at")
+        # The sort key is computed for every Third-Party case, so each subquery in it counts:
+        # COALESCE asks for the oldest pending referral once, and whether any agent is on
+        # the team only when none is pending (a CASE would ask for the first one twice).
+        # The other columns are computed for the page's rows only.
+        .alias(
             pending_since=Subquery(pending.order_by("added_at").values("added_at")[:1]),
             has_agent=Exists(members.filter(is_active=True)),
+        )
+        .annotate(
+            waiting_since=Coalesce(
+                F("pending_since"),
+                SQLCase(When(has_agent=False, then=F("status_changed_at")), default=None),
+            ),
+            primary_partner_name=Subquery(primary.values("partner__name")[:1]),
             last_partner_action_at=Subquery(partner_events.values("created_at")[:1]),
             last_partner_verb=Subquery(partner_events.values("verb")[:1]),
             last_partner_actor_id=Subquery(partner_events.values("actor_id")[:1]),
         )
-        .annotate(
-            waiting_since=SQLCase(
-                When(pending_since__isnull=False, then=F("pending_since")),
-                When(has_agent=False, then=F("status_changed_at")),
-                default=None,
-            )
-        )
     )
     if state == "pending":
-        cases = cases.filter(pending_since__isnull=False)
+        cases = cases.filter(Exists(pending))  # a semi-join, not a subquery per case
     elif state == "accepted":
         cases = cases.filter(
             Exists(members.filter(is_active=True, referral_state=Referral.ACCEPTED))
