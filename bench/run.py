@@ -728,7 +728,11 @@ def main() -> int:
                 f"{median_user['username']}=" + args.detail_path.format(pk=median_user["case"])
             )
         if main_plan["agency_user"]:
-            pages.append(f"{main_plan['agency_user']}=/cases/")
+            agency = main_plan["agency_user"]
+            pages += [f"{agency}={path}" for path in AGENCY_PAGES]
+            if median_user["case"]:
+                pk = median_user["case"]
+                pages += [f"{agency}=/cases/{pk}/", f"{agency}=/cases/{pk}/team/"]
         report["queries"] = probe(sessions["main"]["env"], "queries", *pages)
 
         # Routing last: it changes the data.
@@ -745,6 +749,31 @@ def main() -> int:
 
     report["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     return finish(report)
+
+
+# Agency pages timed one request at a time (not under load): the Cases List, the Referrals
+# board and its pending filter, the Assignment Manager; a case page and its Case Team tab
+# are added with a case of the median agent.
+AGENCY_PAGES = (
+    "/cases/",
+    "/cases/referrals/",
+    "/cases/referrals/?state=pending",
+    "/cases/routing/",
+)
+
+
+def page_timings(queries: dict) -> list[str]:
+    """The table of every probed page: queries, median ms of single requests, size."""
+    lines = [
+        f"{'page (one request at a time, in process)':<44}{'queries':>8}{'p50 ms':>9}{'KB':>8}"
+    ]
+    for path, q in queries.items():
+        if path == "probe_seconds" or q.get("ms_p50") is None:
+            continue
+        lines.append(
+            f"{path[:44]:<44}{q['queries']:>8}{q['ms_p50']:>9.1f}{q['bytes'] / 1024:>8.0f}"
+        )
+    return lines
 
 
 def finish(report: dict) -> int:
@@ -844,6 +873,9 @@ def finish(report: dict) -> int:
         ("worker RSS max", fmt(rss, 0, " MB"), "<= 200 MB", verdict(rss <= 200)),
         ("worker RSS growth over the soak", fmt(report["rss"]["growth_mb"], 1, " MB"), "~0", ""),
     ]  # fmt: skip
+    timings = page_timings(report["queries"])
+    if len(timings) > 1:
+        lines += [*timings, ""]
     lines.append(f"{'target':<44}{'measured':>14}  {'goal':<10}result")
     for name, value, goal, result in checks:
         lines.append(f"{name:<44}{value:>14}  {goal:<10}{result}")
