@@ -225,6 +225,8 @@ class CaseTeamMemberAdmin(admin.ModelAdmin):
     list_filter = ("role", "referral_state", "is_active", "organization")
     search_fields = ("case__number", "user__username", "user__last_name")
     list_select_related = ("case", "user", "organization")
+    # Newest first, by primary key: sorting millions of rows by added_at took seconds.
+    ordering = ("-pk",)
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.fields]

@@ -8,7 +8,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from cases.models import Case, CaseEvent, CasePartner
+from cases.models import Case, CaseEvent, CasePartner, CaseTeamMember
 from casesite.roles import Role
 from partners.models import PartnerOrganization
 from tests.factories import UserFactory
@@ -247,3 +247,11 @@ def test_the_case_team_and_events_cannot_be_added_or_deleted_in_the_admin(admin_
     assert admin_client.get(url(CaseTeamMember, "add")).status_code == 403
     assert admin_client.get(url(CaseTeamMember, "delete", member.pk)).status_code == 403
     assert admin_client.get(url(CasePartner, "add")).status_code == 403
+
+
+def test_the_case_team_changelist_lists_the_newest_rows_first(admin_client):
+    response = admin_client.get(url(CaseTeamMember, "changelist"))
+    shown = [row.pk for row in response.context["cl"].result_list]
+    newest = list(CaseTeamMember.objects.order_by("-pk").values_list("pk", flat=True))
+    assert len(shown) > 1
+    assert shown == newest[: len(shown)]
