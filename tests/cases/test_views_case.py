@@ -84,6 +84,12 @@ def test_the_case_page_shows_number_name_status_owner_and_tabs(manager_client, a
     assert 'aria-current="page">Details</a>' in html
 
 
+def test_the_details_tab_writes_the_income_as_money(manager_client):
+    case = make_case(household_income="12505.5")
+    html = manager_client.get(tab_url(case)).content.decode()
+    assert "<dt>Household income (monthly)</dt><dd>$12,505.50</dd>" in html
+
+
 @pytest.mark.parametrize(
     ("code", "shown"), [("es", "Spanish"), ("ht", "Haitian Creole"), ("xx", "xx")]
 )
