@@ -36,6 +36,7 @@ class SecurityEvent(models.Model):
         ACCESS_DENIED = "access_denied", "Denied access"
         DOWNLOAD = "download", "Downloaded an attachment"
         TRANSITION = "transition", "Changed a case status"
+        CSRF_REFUSED = "csrf_refused", "Form refused (CSRF check failed)"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     user = models.ForeignKey(

@@ -1,16 +1,23 @@
+import logging
 import sys
 
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError, transaction
 from django.http import HttpResponse, HttpResponseServerError
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
+from . import security
 from .forms import UswdsPasswordChangeForm
 from .middleware import DATABASE_DOWN, database_unavailable_response
+from .models import SecurityEvent
 from .roles import is_agency_user, is_partner_user
+from .security import loggable
+
+logger = logging.getLogger(__name__)
 
 
 def home(request):
@@ -39,6 +46,18 @@ class AgencyPasswordChangeView(auth_views.PasswordChangeView):
 
 
 def csrf_failure(request, reason=""):
+    """A form posted without a valid CSRF token: an expired page, or a forged request from
+    another site. Recorded either way; the refusal is answered even if recording fails."""
+    try:
+        with transaction.atomic():  # a savepoint: a failed insert leaves the request usable
+            security.record(
+                SecurityEvent.Kind.CSRF_REFUSED,
+                request=request,
+                method=request.method,
+                reason=reason[:200],
+            )
+    except DatabaseError:
+        logger.exception("The CSRF refusal of %s could not be recorded", loggable(request.path))
     return render(request, "403_csrf.html", status=403)
 
 

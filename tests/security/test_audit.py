@@ -4,6 +4,7 @@ changed or deleted through the application or the admin."""
 
 import pytest
 from django.contrib import admin
+from django.db import DatabaseError
 from django.test import Client
 
 from cases import services
@@ -209,3 +210,27 @@ def test_the_denial_helper_fails_when_a_denied_request_changes_data(
 def test_the_denial_helper_fails_when_nothing_was_logged(client, db, assert_denied_and_audited):
     with pytest.raises(AssertionError, match="audit event"), assert_denied_and_audited():
         Client().get("/login/")
+
+
+@pytest.mark.parametrize("url", ["/logout/", "/cases/new/", "/admin/logout/"])
+def test_a_post_refused_by_the_csrf_check_is_logged(caseworker, url):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(caseworker)
+    response = client.post(url, {"name": "forged"}, REMOTE_ADDR="203.0.113.9")
+    assert response.status_code == 403
+    assert b"This form has expired" in response.content
+    event = SecurityEvent.objects.get(kind=SecurityEvent.Kind.CSRF_REFUSED)
+    assert (event.user, event.ip, event.path) == (caseworker, "203.0.113.9", url)
+    assert event.data["method"] == "POST" and "CSRF" in event.data["reason"]
+
+
+def test_a_csrf_refusal_is_answered_even_when_it_cannot_be_recorded(caseworker, monkeypatch):
+    def fail(*args, **kwargs):
+        raise DatabaseError("disk full")
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(caseworker)
+    monkeypatch.setattr("casesite.security.record", fail)
+    response = client.post("/logout/")
+    assert response.status_code == 403 and b"This form has expired" in response.content
+    assert not SecurityEvent.objects.filter(kind=SecurityEvent.Kind.CSRF_REFUSED).exists()
