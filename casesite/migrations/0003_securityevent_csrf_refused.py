@@ -4,15 +4,32 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('casesite', '0002_securityevent_usersession'),
+        ("casesite", "0002_securityevent_usersession"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='securityevent',
-            name='kind',
-            field=models.CharField(choices=[('sign_in', 'Signed in'), ('sign_in_failed', 'Sign-in failed'), ('locked_out', 'Locked out'), ('sign_out', 'Signed out'), ('session_expired', 'Session timed out'), ('password_changed', 'Password changed'), ('user_deactivated', 'Account deactivated'), ('mfa_enrolled', 'Set up two-step verification'), ('mfa_verified', 'Passed two-step verification'), ('mfa_failed', 'Failed two-step verification'), ('access_denied', 'Denied access'), ('download', 'Downloaded an attachment'), ('transition', 'Changed a case status'), ('csrf_refused', 'Form refused (CSRF check failed)')], max_length=20),
+            model_name="securityevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("sign_in", "Signed in"),
+                    ("sign_in_failed", "Sign-in failed"),
+                    ("locked_out", "Locked out"),
+                    ("sign_out", "Signed out"),
+                    ("session_expired", "Session timed out"),
+                    ("password_changed", "Password changed"),
+                    ("user_deactivated", "Account deactivated"),
+                    ("mfa_enrolled", "Set up two-step verification"),
+                    ("mfa_verified", "Passed two-step verification"),
+                    ("mfa_failed", "Failed two-step verification"),
+                    ("access_denied", "Denied access"),
+                    ("download", "Downloaded an attachment"),
+                    ("transition", "Changed a case status"),
+                    ("csrf_refused", "Form refused (CSRF check failed)"),
+                ],
+                max_length=20,
+            ),
         ),
     ]
