@@ -5,6 +5,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html
 
 from casesite.forms import PlainSelect, UswdsFormMixin
 from partners.models import PartnerOrganization, Tab, default_tabs
@@ -175,12 +176,36 @@ class PartnerAddForm(UswdsFormMixin, forms.Form):
 
 # Case Team -----------------------------------------------------------------------------------
 
+# Above this many partner agents who may join, the Person select lists agency staff and the
+# agents of the case's partner organizations only, and a search finds the others: a select
+# of thousands of options is slow to send and unusable. Both read when a form is made.
+PICKER_LIMIT = 100
+# The most agents a search adds to the select.
+PICKER_MATCHES = 50
+
+
+def _partner_agent(user):
+    """The user's partner agent profile, or None for agency staff."""
+    return getattr(user, "partner_agent", None)
+
+
+class PersonChoiceField(forms.TypedChoiceField):
+    """The Person select. Its options may be some of the people who may join (a search's),
+    so no value is refused for not being among them: `TeamAddForm.clean_user` decides."""
+
+    def valid_value(self, value) -> bool:
+        return True
+
 
 class TeamAddForm(UswdsFormMixin, forms.Form):
     """Add a person to the Case Team: agency staff, or a partner agent with the tabs that
-    agent may open (by default the organization's)."""
+    agent may open (by default the organization's).
 
-    user = forms.TypedChoiceField(
+    With more than PICKER_LIMIT partner agents who may join, the select lists those of the
+    case's partner organizations and the first PICKER_MATCHES matching `query`; anyone who
+    may join is accepted, listed or not."""
+
+    user = PersonChoiceField(
         label="Person",
         coerce=int,
         empty_value=None,
@@ -195,8 +220,10 @@ class TeamAddForm(UswdsFormMixin, forms.Form):
         help_text="Besides the case details. Ignored for agency staff.",
     )
 
-    def __init__(self, *args, case: Case, refresh_url: str = "", **kwargs):
+    def __init__(self, *args, case: Case, refresh_url: str = "", query: str = "", **kwargs):
         super().__init__(*args, **kwargs)
+        self.case = case
+        self.query = " ".join(query.split())[:100]
         if refresh_url:
             # Picking a person re-ticks the tab boxes with that agent's organization defaults.
             self.fields["user"].widget.attrs.update(
@@ -208,41 +235,104 @@ class TeamAddForm(UswdsFormMixin, forms.Form):
                     "hx-swap": "outerHTML",
                 }
             )
-        self.fields[
-            "user"
-        ].help_text = "Agency staff, or an agent of an active partner organization."
-        staff, agents = selectors.team_candidates(case=case)
-        staff, agents = list(staff), list(agents)
-        self.people = {user.pk: user for user in staff}
-        self.agents = {agent.user_id: agent for agent in agents}
-        self.people.update({agent.user_id: agent.user for agent in agents})
-        choices: list = [("", "- Select a person -")]
-        if staff:
-            choices.append(("Agency staff", [(u.pk, person_label(u)) for u in staff]))
-        by_org: dict[str, list] = {}
+        self.agent_count = selectors.team_candidate_count(case=case)
+        self.searchable = self.agent_count > PICKER_LIMIT
+        self.match_count: int | None = None
+        if self.searchable:
+            staff, agents = selectors.team_candidates(case=case, case_partners_only=True)
+            agents = list(agents)
+            if self.query:
+                self.match_count = selectors.team_candidate_count(case=case, query=self.query)
+                _, matches = selectors.team_candidates(
+                    case=case, query=self.query, limit=PICKER_MATCHES
+                )
+                agents.extend(matches)
+        else:
+            staff, agents = selectors.team_candidates(case=case)
+            self.query = ""
+        self.people: dict[int, object] = {}
+        self.agents: dict[int, object] = {}
+        self._staff: list = []
+        self._groups: dict[str, list] = {}
+        for user in staff:
+            self._list(user)
         for agent in agents:
-            role = " · Partner manager" if agent.is_manager else ""
-            by_org.setdefault(agent.organization.name, []).append(
-                (agent.user_id, person_label(agent.user) + role)
-            )
-        choices.extend(by_org.items())
-        self.fields["user"].choices = choices
+            self._list(agent.user, agent)
         if not self.is_bound:
-            self.initial.setdefault("tabs", self.default_tabs_for(self.initial.get("user")))
+            chosen = _int_or_none(self.initial.get("user"))
+            if chosen is not None and chosen not in self.people:
+                # Picked from a search's options: list them again, with their tab defaults.
+                user = selectors.team_candidate(case=case, user_id=chosen)
+                if user is not None:
+                    self._list(user, _partner_agent(user))
+            self.initial.setdefault("tabs", self.default_tabs_for(chosen))
+        self._set_choices()
+        self.fields["user"].help_text = self._hint()
+
+    def _list(self, user, agent=None) -> None:
+        """Add an option for the person, once, under Agency staff or their organization."""
+        if user.pk in self.people:
+            return
+        self.people[user.pk] = user
+        if agent is None:
+            self._staff.append((user.pk, person_label(user)))
+        else:
+            self.agents[user.pk] = agent
+            role = " · Partner manager" if agent.is_manager else ""
+            self._groups.setdefault(agent.organization.name, []).append(
+                (user.pk, person_label(user) + role)
+            )
+
+    def _set_choices(self) -> None:
+        choices: list = [("", "- Select a person -")]
+        if self._staff:
+            choices.append(("Agency staff", self._staff))
+        choices.extend(self._groups.items())
+        self.fields["user"].choices = choices
+
+    def _hint(self):
+        if not self.searchable:
+            return "Agency staff, or an agent of an active partner organization."
+        if self.match_count is None:
+            return format_html(
+                "Agency staff, and the agents of this case's partner organizations. Find any "
+                "of the {} partner agents who may join with the search above.",
+                f"{self.agent_count:,}",
+            )
+        if not self.match_count:
+            return format_html("No partner agent matches “{}”.", self.query)
+        hint = format_html(
+            "{} {} “{}”.",
+            f"{self.match_count:,}",
+            "partner agent matches" if self.match_count == 1 else "partner agents match",
+            self.query,
+        )
+        if self.match_count > PICKER_MATCHES:
+            hint = format_html(
+                "{} Showing the first {}: type more of the name.", hint, PICKER_MATCHES
+            )
+        return hint
 
     def default_tabs_for(self, user_id) -> list[str]:
         """The tabs ticked before the user decides: the agent's organization's defaults."""
-        try:
-            agent = self.agents.get(int(user_id))
-        except (TypeError, ValueError):
-            agent = None
+        agent = self.agents.get(_int_or_none(user_id))
         return list(agent.organization.default_tabs if agent else default_tabs())
 
     def clean_user(self):
-        user = self.people.get(self.cleaned_data["user"])
+        user = selectors.team_candidate(case=self.case, user_id=self.cleaned_data["user"])
         if user is None:
             raise ValidationError("Choose a person who is not on the Case Team yet.")
+        # Listed, so that the select still shows the choice if the form comes back.
+        self._list(user, _partner_agent(user))
+        self._set_choices()
         return user
+
+
+def _int_or_none(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 # Records -------------------------------------------------------------------------------------

@@ -286,17 +286,71 @@ def partner_choices(*, case: Case, query: str = "") -> QuerySet[PartnerOrganizat
     return organizations.order_by("name")
 
 
-def team_candidates(*, case: Case):
-    """Who may join the Case Team: agency staff, and agents of active partner
-    organizations, who are not on it now. Returns (users, partner agents)."""
-    on_team = CaseTeamMember.objects.filter(case=case, is_active=True).values("user_id")
-    agents = (
-        PartnerAgent.objects.filter(organization__active=True, user__is_active=True)
-        .exclude(user_id__in=on_team)
-        .select_related("user", "organization")
-        .order_by("organization__name", "user__first_name", "user__last_name", "user__username")
+# Words of a Case Team search that count; more would only lengthen the query.
+TEAM_QUERY_WORDS = 5
+
+
+def _on_team(case: Case) -> QuerySet:
+    return CaseTeamMember.objects.filter(case=case, is_active=True).values("user_id")
+
+
+def _eligible_agents(*, case: Case, query: str = "") -> QuerySet[PartnerAgent]:
+    """Agents of active partner organizations, with an active account, not on the Case Team
+    now; `query` keeps those with every word of it in a first or last name, user name or
+    organization name."""
+    agents = PartnerAgent.objects.filter(organization__active=True, user__is_active=True).exclude(
+        user_id__in=_on_team(case)
     )
-    return agency_staff().exclude(pk__in=on_team), agents
+    for word in query.split()[:TEAM_QUERY_WORDS]:
+        agents = agents.filter(
+            Q(user__first_name__icontains=word)
+            | Q(user__last_name__icontains=word)
+            | Q(user__username__icontains=word)
+            | Q(organization__name__icontains=word)
+        )
+    return agents
+
+
+def team_candidates(
+    *, case: Case, query: str = "", limit: int | None = None, case_partners_only: bool = False
+):
+    """Who may join the Case Team: agency staff, and agents of active partner
+    organizations, who are not on it now. Returns (users, partner agents).
+
+    The agents may be narrowed to those matching `query` (see `_eligible_agents`), to the
+    agents of the organizations associated with the case, and to the first `limit` by
+    organization and name; the staff are always all of them."""
+    agents = _eligible_agents(case=case, query=query)
+    if case_partners_only:
+        agents = agents.filter(organization_id__in=case.case_partners.values("partner_id"))
+    agents = agents.select_related("user", "organization").order_by(
+        "organization__name", "user__first_name", "user__last_name", "user__username"
+    )
+    if limit is not None:
+        agents = agents[:limit]
+    return agency_staff().exclude(pk__in=_on_team(case)), agents
+
+
+def team_candidate_count(*, case: Case, query: str = "") -> int:
+    """How many partner agents may join the Case Team (matching `query`): one COUNT."""
+    return _eligible_agents(case=case, query=query).count()
+
+
+def team_candidate(*, case: Case, user_id: int):
+    """The user with this id if they may join the Case Team now (as `team_candidates`
+    would list them, whatever was displayed), with their partner agent profile and its
+    organization when they have one; else None. One query."""
+    return (
+        get_user_model()
+        .objects.filter(pk=user_id)
+        .filter(
+            Q(pk__in=agency_staff().values("pk"))
+            | Q(partner_agent__in=_eligible_agents(case=case).values("pk"))
+        )
+        .exclude(pk__in=_on_team(case))
+        .select_related("partner_agent__organization")
+        .first()
+    )
 
 
 REFERRAL_BOARD_STATES = ("pending", "accepted", "unassigned")

@@ -441,6 +441,7 @@ def _tab_context(request, case: Case, tab: AgencyTab, bound) -> dict:
             case=case,
             initial={"user": request.GET.get("user")},
             refresh_url=_tab_url(case, "team"),
+            query=request.GET.get("person_q", ""),
         )
         return {
             "members": list(selectors.case_team(case=case)),

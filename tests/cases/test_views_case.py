@@ -50,10 +50,12 @@ TAB_LABELS = {
 }
 HTMX_TAB = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "case-tabs"}
 # Session, user, partner profile, roles, case, permissions, header partners, team summary,
-# feed, cursor, and the tab's own one to four queries (Case Team: the Add form's choices and
-# the routing decision).
+# feed, cursor, and the tab's own one to five queries (Case Team: the members, the count of
+# partner agents who may join, the Add form's choices and the routing decision).
 PAGE_QUERIES = 18
-TAB_QUERIES = 11
+# Was 11: the Case Team tab now counts the partner agents who may join (one COUNT) to decide
+# between listing them all and offering a search.
+TAB_QUERIES = 12
 
 
 def tab_url(case, slug="details"):
