@@ -53,9 +53,18 @@ class UswdsFormMixin:
 
     def full_clean(self):
         super().full_clean()
-        for name in self.errors:
-            if name in self.fields:
-                self.fields[name].widget.attrs["aria-invalid"] = "true"
+        for name, errors in self.errors.items():
+            if name not in self.fields:
+                continue
+            # Screen readers announce the field's hint and its errors (the ids the field
+            # template writes) when the field takes focus.
+            auto_id = self[name].auto_id
+            described = [f"{auto_id}_error_{n}" for n in range(1, len(errors) + 1)]
+            if self.fields[name].help_text:
+                described.insert(0, f"{auto_id}_helptext")
+            attrs = self.fields[name].widget.attrs
+            attrs["aria-invalid"] = "true"
+            attrs["aria-describedby"] = " ".join(described)
 
 
 class UswdsPasswordChangeForm(UswdsFormMixin, PasswordChangeForm):

@@ -305,6 +305,28 @@ def test_new_case_shows_errors_next_to_the_fields_and_creates_nothing(
     assert re.search(r'id="id_name_error_1"[^>]*>This field is required', html)
     assert re.search(r'id="id_applicant_email_error_1"[^>]*>Enter a valid email', html)
     assert 'aria-invalid="true"' in html
+    # Each invalid field names its hint and its errors, and every id it names is on the page.
+    assert re.search(r'<input[^>]*aria-describedby="id_name_error_1"[^>]*id="id_name"', html)
+    for described in re.findall(r'aria-describedby="([^"]+)"', html):
+        for element_id in described.split():
+            assert f'id="{element_id}"' in html, element_id
+
+
+def test_every_hint_and_error_a_form_field_names_is_on_the_page(manager_client):
+    pages = [
+        manager_client.get("/cases/new/"),
+        manager_client.post("/cases/new/", {}),
+        manager_client.get("/cases/routing/new/"),
+        manager_client.post("/cases/routing/new/", {"name": ""}),
+    ]
+    named = 0
+    for response in pages:
+        html = response.content.decode()
+        for described in re.findall(r'aria-describedby="([^"]+)"', html):
+            for element_id in described.split():
+                named += 1
+                assert f'id="{element_id}"' in html, (response.request["PATH_INFO"], element_id)
+    assert named > 10
 
 
 def test_caseworkers_edit_a_case_and_the_change_is_recorded(caseworker_client, caseworker):
