@@ -1,6 +1,7 @@
-"""The Partner Portal on a 390 x 844 phone screen, on the demo data: My Cases and a case page
-never scroll the page sideways, and the Case Name links and the Accept button are on screen,
-not covered, and work. Each page leaves a screenshot in test-results/ (a CI artifact).
+"""The Partner Portal and the agency workspace on a 390 x 844 phone screen, on the demo data:
+My Cases, the case pages, the Cases List, the Referrals board and the Routing page never
+scroll the page sideways, and the Case Name links and the Accept button are on screen, not
+covered, and work. Each page leaves a screenshot in test-results/ (a CI artifact).
 """
 
 import io
@@ -10,7 +11,7 @@ from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
 from cases.management.commands.load_demo import DEMO_PASSWORD
-from cases.models import CaseTeamMember
+from cases.models import Case, CaseTeamMember
 from partners.models import Tab
 from tests.browsing import ARTIFACTS, sign_in
 
@@ -61,6 +62,12 @@ def assert_reachable(locator, what: str) -> None:
     assert where["width"] > 0 and where["height"] > 0, f"{what}: no size: {where}"
     assert where["left"] >= 0 and where["right"] <= PHONE["width"], f"{what}: off screen: {where}"
     assert where["tappable"], f"{what}: covered by another element: {where}"
+
+
+def label_before(cell) -> str:
+    """The column name a card writes before a value (CSS generated content)."""
+    content = cell.evaluate("td => getComputedStyle(td, '::before').content")
+    return content.strip('"')
 
 
 def screenshot(page: Page, name: str) -> None:
@@ -142,3 +149,38 @@ def test_a_partner_case_page_fits_a_phone_and_the_case_can_be_accepted(phone, li
     assert_no_sideways_scroll(phone, "accepted case page")
     member.refresh_from_db()
     assert member.referral_state == Referral.ACCEPTED
+
+
+def test_the_agency_workspace_fits_a_phone(phone, live_server, demo):
+    case = (
+        Case.objects.filter(status=Case.Status.THIRD_PARTY, team__role="partner_agent")
+        .order_by("number")
+        .first()
+    )
+    sign_in(phone, live_server.url, "/login/", "manager", DEMO_PASSWORD)
+    expect(phone.get_by_role("heading", name="Cases", exact=True)).to_be_visible()
+    assert_no_sideways_scroll(phone, "Cases List")
+    # Each case is a card with its values named, and the sort links stay.
+    first = phone.locator(".cw-table--cases tbody tr").first
+    assert label_before(first.locator("td").first) == "Case Number: "
+    assert_reachable(first.get_by_role("link"), "first Case Name link")
+    assert_reachable(phone.get_by_role("link", name="Case Name"), "the Case Name sort link")
+    screenshot(phone, "responsive-agency-cases-390")
+
+    for path in ("/cases/referrals/", "/cases/routing/"):
+        phone.goto(f"{live_server.url}{path}")
+        assert_no_sideways_scroll(phone, path)
+
+    phone.goto(f"{live_server.url}/cases/{case.pk}/")
+    expect(phone.get_by_role("heading", level=1, name=case.name)).to_be_visible()
+    assert_no_sideways_scroll(phone, "agency case page")
+    tabs = phone.get_by_role("navigation", name="Case views")
+    for label in ("Partners", "Case Team", "Activities", "Attachments", "Service Requests"):
+        link = tabs.get_by_role("link", name=label, exact=True)
+        link.click()
+        expect(link).to_have_attribute("aria-current", "page")
+        assert_no_sideways_scroll(phone, f"agency {label} tab")
+        if label == "Case Team":
+            role = phone.locator("#team-members tbody td[data-label='Role']").first
+            assert label_before(role) == "Role: "
+            screenshot(phone, "responsive-agency-team-390")

@@ -326,7 +326,10 @@ def test_the_first_partner_saved_is_primary_and_the_second_is_not(
     assert "Harbor Family Services associated with the case." in html
     links = {link.partner: link.is_primary for link in CasePartner.objects.filter(case=case)}
     assert links == {northside: True, harbor: False}
-    assert re.search(r"Northside Legal Aid</th>\s*<td>[^<]*</td>\s*<td><span[^>]*>Primary", html)
+    primary_first = (
+        r'Northside Legal Aid</th>\s*<td data-label="Kind">[^<]*</td>\s*<td><span[^>]*>Primary'
+    )
+    assert re.search(primary_first, html)
 
 
 def test_make_primary_moves_primary_to_another_partner(manager_client, northside, harbor):
