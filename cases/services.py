@@ -364,14 +364,21 @@ def case_team_add(
         case=case,
         actor=actor,
         verb=CaseEvent.Verb.TEAM_ADDED,
-        user=user.get_username(),
-        agent=_actor_name(user),
-        organization=organization.name,
-        tabs=tabs,
-        **(event_data or {}),
+        **_agent_added(user=user, organization=organization, tabs=tabs, extra=event_data),
     )
     _notify("notify_assignment", member=member)
     return member
+
+
+def _agent_added(*, user, organization: PartnerOrganization, tabs, extra) -> dict:
+    """The TEAM_ADDED event data of a partner agent (one or many at once)."""
+    return {
+        "user": user.get_username(),
+        "agent": _actor_name(user),
+        "organization": organization.name,
+        "tabs": tabs,
+        **(extra or {}),
+    }
 
 
 @dataclass(frozen=True)
@@ -473,13 +480,9 @@ def case_team_add_many(*, actor, assignments: Sequence[TeamAssignment]) -> list[
                 actor=actor,
                 by_partner=by_partner,
                 verb=CaseEvent.Verb.TEAM_ADDED,
-                data={
-                    "user": user.get_username(),
-                    "agent": _actor_name(user),
-                    "organization": organization.name,
-                    "tabs": tabs_of[case.pk],
-                    **(a.event_data or {}),
-                },
+                data=_agent_added(
+                    user=user, organization=organization, tabs=tabs_of[case.pk], extra=a.event_data
+                ),
             )
         )
     CasePartner.objects.bulk_create(links)

@@ -15,7 +15,6 @@ from .forms import UswdsPasswordChangeForm
 from .middleware import DATABASE_DOWN, database_unavailable_response
 from .models import SecurityEvent
 from .roles import is_agency_user, is_partner_user
-from .security import loggable
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +56,8 @@ def csrf_failure(request, reason=""):
                 reason=reason[:200],
             )
     except DatabaseError:
-        logger.exception("The CSRF refusal of %s could not be recorded", loggable(request.path))
+        path = security.loggable(request.path)
+        logger.exception("The CSRF refusal of %s could not be recorded", path)
     return render(request, "403_csrf.html", status=403)
 
 

@@ -120,11 +120,6 @@ def program_choices(value: str | list | None) -> list[list]:
     return value or []
 
 
-def _program_choices() -> ProgramChoices:
-    """Every program as [[id, code, name], ...]: the My Cases filter, the rows' programs."""
-    return ProgramChoices()
-
-
 def new_memberships(*, user) -> QuerySet[CaseTeamMember]:
     """The rows of My Cases that carry the New asterisk: assignments not opened yet by
     their agent (for a partner manager, by the agent of each row)."""
@@ -319,7 +314,7 @@ def _page_query(*, scope, matching, sort: str, number: int, manager: bool) -> Qu
         matching.annotate(
             page_total=_count(matching),
             page_new_count=_count(scope.filter(seen_at__isnull=True)),
-            page_program_choices=_program_choices(),
+            page_program_choices=ProgramChoices(),
         )
         .order_by(*_ordering(sort))
         .values_list(*fields, "page_total", "page_new_count", "page_program_choices")[
@@ -412,7 +407,7 @@ def _page_facts(*, user, matching, scope) -> tuple[int, int, list]:
         .annotate(
             total=_count(matching),
             new_count=_count(scope.filter(seen_at__isnull=True)),
-            choices=_program_choices(),
+            choices=ProgramChoices(),
         )
         .values_list("total", "new_count", "choices")
         .first()

@@ -15,7 +15,6 @@ from django.views.decorators.http import require_GET, require_POST
 from cases import selectors as case_selectors
 from cases import services
 from cases.downloads import attachment_response
-from cases.languages import language_name
 from cases.models import Case, CaseTeamMember
 from cases.permissions import WORK_CASE
 from casesite import form_tokens
@@ -200,7 +199,7 @@ def _details(case: Case) -> list[tuple[str, object]]:
     for name in Case.PARTNER_FIELDS:
         field = Case._meta.get_field(name)
         if name == "language":
-            value = language_name(case.language)
+            value = case.language_display
         elif field.choices:
             value = getattr(case, f"get_{name}_display")()
         else:

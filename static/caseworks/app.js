@@ -39,9 +39,12 @@
   "use strict";
   var FIELDS = "input:not([type=hidden]), textarea, select";
 
+  function errorField(root) {
+    return root.querySelector(".usa-form-group--error :is(" + FIELDS + ")");
+  }
+
   function firstField(root) {
-    return root.querySelector(".usa-form-group--error :is(" + FIELDS + ")") ||
-      root.querySelector(FIELDS);
+    return errorField(root) || root.querySelector(FIELDS);
   }
 
   function focusLost() {
@@ -81,7 +84,7 @@
     if (!focusLost()) {
       return;
     }
-    var next = region.querySelector(".usa-form-group--error :is(" + FIELDS + ")");
+    var next = errorField(region);
     if (!next) {
       next = region.querySelector("[role=status], [role=alert]");
       if (next) {
