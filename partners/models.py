@@ -4,7 +4,16 @@ This app knows nothing of cases; `cases` uses it.
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+
+from .calendar import (
+    WEEKDAYS,
+    check_holiday_country,
+    check_holiday_subdivision,
+    parse_weekly_hours,
+    zone_for,
+)
 
 
 class Tab(models.TextChoices):
@@ -18,6 +27,25 @@ class Tab(models.TextChoices):
 
 def default_tabs() -> list[str]:
     return [Tab.ACTIVITIES, Tab.SERVICE_REQUESTS, Tab.NOTES]
+
+
+def default_weekly_hours() -> dict[str, list[list[str]]]:
+    """Monday to Friday, 09:00 to 17:00."""
+    return {day: [["09:00", "17:00"]] for day in WEEKDAYS[:5]}
+
+
+def validate_time_zone(value: str) -> None:
+    try:
+        zone_for(value)
+    except ValueError as error:
+        raise ValidationError(str(error), code="invalid_time_zone") from None
+
+
+def validate_weekly_hours(value: object) -> None:
+    try:
+        parse_weekly_hours(value)
+    except ValueError as error:
+        raise ValidationError(str(error), code="invalid_weekly_hours") from None
 
 
 class PartnerOrganization(models.Model):
@@ -51,11 +79,60 @@ class PartnerOrganization(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # Its business calendar: every referral deadline is counted in these hours (partners.calendar).
+    time_zone = models.CharField(
+        max_length=64,
+        default="America/New_York",
+        validators=[validate_time_zone],
+        help_text="IANA time zone name, e.g. America/Los_Angeles.",
+    )
+    weekly_hours = models.JSONField(
+        default=default_weekly_hours,
+        validators=[validate_weekly_hours],
+        help_text='Open hours in local time, e.g. {"mon": [["09:00", "12:00"], ["13:00", "17:00"]]}'
+        "; a weekday left out is closed.",
+    )
+    holiday_country = models.CharField(
+        max_length=3,
+        blank=True,
+        default="US",
+        help_text="Country whose public holidays are closed days, e.g. US; blank for none.",
+    )
+    holiday_subdivision = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text="State or province whose holidays are closed days too, e.g. OR.",
+    )
+    default_response_hours = models.PositiveIntegerField(
+        "Default response window (business hours)", default=16
+    )
+
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(default_response_hours__gte=1),
+                name="partnerorganization_response_hours_min_1",
+                violation_error_message="The default response window is at least one hour.",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        errors = {}
+        try:
+            check_holiday_country(self.holiday_country)
+        except ValueError as error:
+            errors["holiday_country"] = str(error)
+        try:
+            check_holiday_subdivision(self.holiday_country, self.holiday_subdivision)
+        except ValueError as error:
+            errors["holiday_subdivision"] = str(error)
+        if errors:
+            raise ValidationError(errors)
 
 
 class PartnerAgent(models.Model):
@@ -87,3 +164,28 @@ class PartnerAgent(models.Model):
     @property
     def is_manager(self) -> bool:
         return self.role == self.Role.MANAGER
+
+
+class BusinessClosure(models.Model):
+    """Whole days an organization is closed besides public holidays (a move, a retreat, a
+    storm): no deadline runs on them. Dates are days of the organization's time zone."""
+
+    organization = models.ForeignKey(
+        PartnerOrganization, on_delete=models.CASCADE, related_name="closures"
+    )
+    starts_on = models.DateField()
+    ends_on = models.DateField(help_text="The last closed day (inclusive).")
+    reason = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["starts_on"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_on__gte=models.F("starts_on")),
+                name="businessclosure_ends_on_not_before_starts_on",
+                violation_error_message="A closure cannot end before it starts.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization} closed {self.starts_on} to {self.ends_on}: {self.reason}"

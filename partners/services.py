@@ -1,11 +1,23 @@
 """Writes for the partner directory."""
 
+from datetime import date
+
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from casesite.roles import Role
 
-from .models import PartnerAgent, PartnerOrganization
+from .models import BusinessClosure, PartnerAgent, PartnerOrganization
+
+CALENDAR_FIELDS = (
+    "time_zone",
+    "weekly_hours",
+    "holiday_country",
+    "holiday_subdivision",
+    "default_response_hours",
+)
 
 
 def organization_managers_group(organization: PartnerOrganization) -> Group:
@@ -62,3 +74,67 @@ def partner_agent_sync_groups(*, agent: PartnerAgent) -> None:
         )
     else:
         user.groups.add(role_groups[Role.PARTNER_AGENT])
+
+
+@transaction.atomic
+def organization_calendar_update(
+    *,
+    actor: AbstractBaseUser,
+    organization: PartnerOrganization,
+    time_zone: str,
+    weekly_hours: dict[str, list[list[str]]],
+    holiday_country: str,
+    holiday_subdivision: str,
+    default_response_hours: int,
+) -> PartnerOrganization:
+    """Replace an organization's business calendar (not its closures). Deadlines already
+    computed keep their dates; new ones count in the new hours.
+
+    Raises ValidationError by field on bad values, leaving `organization` as it was."""
+    values = {
+        "time_zone": time_zone.strip(),
+        "weekly_hours": weekly_hours,
+        "holiday_country": holiday_country.strip().upper(),
+        # Not upper-cased: some subdivisions are names ("NSW Western" in Australia).
+        "holiday_subdivision": holiday_subdivision.strip(),
+        "default_response_hours": default_response_hours,
+    }
+    previous = {field: getattr(organization, field) for field in CALENDAR_FIELDS}
+    for field, value in values.items():
+        setattr(organization, field, value)
+    other_fields = [
+        field.name for field in organization._meta.fields if field.name not in CALENDAR_FIELDS
+    ]
+    try:
+        organization.full_clean(exclude=other_fields, validate_unique=False)
+    except ValidationError:
+        for field, value in previous.items():
+            setattr(organization, field, value)
+        raise
+    organization.save(update_fields=CALENDAR_FIELDS)
+    return organization
+
+
+@transaction.atomic
+def organization_closure_add(
+    *,
+    actor: AbstractBaseUser,
+    organization: PartnerOrganization,
+    starts_on: date,
+    ends_on: date,
+    reason: str,
+) -> BusinessClosure:
+    """Close an organization for whole days, `starts_on` to `ends_on` inclusive: deadlines
+    computed from now on skip them. Raises ValidationError on bad values."""
+    closure = BusinessClosure(
+        organization=organization, starts_on=starts_on, ends_on=ends_on, reason=reason.strip()
+    )
+    closure.full_clean()
+    closure.save()
+    return closure
+
+
+@transaction.atomic
+def organization_closure_remove(*, actor: AbstractBaseUser, closure: BusinessClosure) -> None:
+    """Reopen the days of a closure for deadlines computed from now on."""
+    closure.delete()
