@@ -19,17 +19,21 @@ DEPLOY_ENV := SECRET_KEY=$$(head -c 48 /dev/urandom | base64 | tr -d '\n/+=') DE
 
 .PHONY: run test lint install install-dev assets demo migrate format clean screenshots bench
 
-run: install assets ## Install, migrate SQLite, load the demo data and serve on http://127.0.0.1:8000
+run: install assets ## Install, migrate SQLite, load the demo data, run web, worker and scheduler
 	$(RUN_ENV) $(PY) manage.py migrate --no-input
 	$(RUN_ENV) $(PY) manage.py load_demo
 	@echo ""
-	@echo "Caseworks is starting on http://$(HOST):$(PORT)/"
+	@echo "Caseworks is starting on http://$(HOST):$(PORT)/ (web, worker, scheduler; Ctrl-C stops all)"
 	@echo "  Agency sign-in:         http://$(HOST):$(PORT)/login/"
 	@echo "  Partner Portal sign-in: http://$(HOST):$(PORT)/portal/login/"
 	@echo "  Admin:                  http://$(HOST):$(PORT)/admin/"
 	@echo "  Demo logins (password caseworks-demo): admin, manager, caseworker, partner, partner2, partnermgr, outsider"
 	@echo ""
-	$(RUN_ENV) $(PY) manage.py runserver $(HOST):$(PORT)
+# Procfile: web, worker, scheduler. honcho gives web PORT (the others PORT+100, PORT+200),
+# and one Ctrl-C stops all three. Unbuffered, so that the worker's emails show as sent;
+# SITE_URL, so that their links point at this server.
+	$(RUN_ENV) HOST=$(HOST) PORT=$(PORT) SITE_URL=http://$(HOST):$(PORT) PYTHONUNBUFFERED=1 \
+		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -f Procfile
 
 test: install-dev assets ## Run the whole suite (DATABASE_URL when set, SQLite otherwise)
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
