@@ -752,26 +752,30 @@ def main() -> int:
 
 
 # Agency pages timed one request at a time (not under load): the Cases List, the Referrals
-# board and its pending filter, the Assignment Manager; a case page and its Case Team tab
-# are added with a case of the median agent.
+# board unfiltered and with each of its state filters, the Assignment Manager; a case page
+# and its Case Team tab are added with a case of the median agent.
+REFERRAL_BOARD_FILTERS = ("pending", "overdue", "waitlisted", "escalated", "completed_week")
 AGENCY_PAGES = (
     "/cases/",
     "/cases/referrals/",
-    "/cases/referrals/?state=pending",
+    *(f"/cases/referrals/?state={state}" for state in REFERRAL_BOARD_FILTERS),
     "/cases/routing/",
 )
 
 
 def page_timings(queries: dict) -> list[str]:
-    """The table of every probed page: queries, median ms of single requests, size."""
+    """The table of every probed page: queries, median ms of single requests, size (and the
+    status when it is not 200)."""
     lines = [
         f"{'page (one request at a time, in process)':<44}{'queries':>8}{'p50 ms':>9}{'KB':>8}"
     ]
     for path, q in queries.items():
         if path == "probe_seconds" or q.get("ms_p50") is None:
             continue
+        status = q.get("status", 200)
         lines.append(
             f"{path[:44]:<44}{q['queries']:>8}{q['ms_p50']:>9.1f}{q['bytes'] / 1024:>8.0f}"
+            + (f"  answered {status}" if status != 200 else "")
         )
     return lines
 

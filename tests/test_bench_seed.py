@@ -7,12 +7,26 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.db.models import Q
+from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user
 
-from cases.models import Case, CaseGroupObjectPermission, CasePartner, CaseTeamMember, Note
+from cases.models import (
+    Case,
+    CaseGroupObjectPermission,
+    CasePartner,
+    CaseTeamMember,
+    Note,
+    Referral,
+)
 from cases.models import CaseUserObjectPermission as UserPerm
 from cases.permissions import codenames_for_tabs
-from cases.selectors import memberships_for_partner, partner_case_or_404, records_for_partner
+from cases.selectors import (
+    agency_referral_board,
+    memberships_for_partner,
+    partner_case_or_404,
+    records_for_partner,
+)
 from casesite.roles import sync_roles
 from partners.models import PartnerAgent
 
@@ -126,6 +140,49 @@ def test_the_caseload_is_skewed_and_some_referrals_are_new(seeded):
     unseen = CaseTeamMember.objects.filter(role="partner_agent", is_active=True, seen_at=None)
     assert unseen.exists()
     assert set(unseen.values_list("referral_state", flat=True)) == {"pending"}
+
+
+@on_postgres
+def test_every_partner_agent_row_points_at_its_referral_and_copies_its_state(seeded):
+    members = CaseTeamMember.objects.filter(role="partner_agent").select_related("referral")
+    assert members.exists()
+    for member in members:
+        referral = member.referral
+        assert referral is not None, f"team row {member.pk} has no referral"
+        assert member.referral_state == referral.state
+        assert (referral.case_id, referral.agent_id, referral.organization_id) == (
+            member.case_id,
+            member.user_id,
+            member.organization_id,
+        )
+    assert Referral.objects.count() == members.count()
+    assert not CaseTeamMember.objects.exclude(role="partner_agent").exclude(referral=None).exists()
+    assert not Referral.objects.filter(state=Referral.State.PENDING, due_at=None).exists()
+
+
+@on_postgres
+def test_the_referrals_mix_every_state_and_each_board_filter_finds_cases(seeded, client):
+    State = Referral.State
+    assert set(Referral.objects.values_list("state", flat=True)) == set(State.values)
+    now = timezone.now()
+    pending = Referral.objects.filter(state=State.PENDING)
+    overdue = pending.filter(due_at__lte=now).count()
+    assert pending.filter(due_at__gt=now).count() > overdue > 0
+    assert not Referral.objects.filter(state=State.WAITLISTED, review_at=None).exists()
+    assert not Referral.objects.filter(
+        Q(outcome="") | Q(completed_at=None), state=State.COMPLETED
+    ).exists()
+    ended = [State.DECLINED, State.COULD_NOT_HELP, State.WITHDRAWN]
+    assert not Referral.objects.filter(state__in=ended, reason="").exists()
+    # Escalated referrals came back to the owner: the agent is off the team.
+    escalated = Referral.objects.exclude(escalated_at=None)
+    assert escalated.exists()
+    assert not CaseTeamMember.objects.filter(referral__in=escalated, is_active=True).exists()
+    manager = get_user_model().objects.get(username="seed-manager")
+    client.force_login(manager)
+    for state in ("pending", "overdue", "waitlisted", "escalated", "completed_week"):
+        assert agency_referral_board(user=manager, state=state).exists(), state
+        assert client.get(f"/cases/referrals/?state={state}").status_code == 200
 
 
 @on_postgres

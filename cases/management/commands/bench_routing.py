@@ -19,7 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections, transaction
 from django.db.models import Count, F, Q
 
-from cases.models import AssignmentRule, Case, CaseTeamMember, Program, RoutingDecision
+from cases.models import AssignmentRule, Case, CaseTeamMember, Program, Referral, RoutingDecision
 from cases.routing import cases_route_unassigned
 from partners.models import PartnerAgent, PartnerOrganization
 from partners.services import partner_agent_save
@@ -174,7 +174,7 @@ class Command(BaseCommand):
                 "user__case_memberships",
                 filter=Q(
                     user__case_memberships__is_active=True,
-                    user__case_memberships__referral_state__in=CaseTeamMember.OPEN_REFERRAL_STATES,
+                    user__case_memberships__referral_state__in=Referral.OPEN_STATES,
                 ),
             )
         ).filter(open__gt=F("max_open_cases"))
@@ -190,16 +190,23 @@ class Command(BaseCommand):
 
     def _cleanup(self) -> None:
         bench = _bench_cases()
-        member_ids = list(
-            CaseTeamMember.objects.filter(case__in=bench).values_list("pk", flat=True)
-        )
-        bench.delete()
+        case_ids = list(bench.values_list("pk", flat=True))
+        referrals = Referral.objects.filter(case__in=bench)
+        referral_ids = list(referrals.values_list("pk", flat=True))
+        with transaction.atomic():
+            # Referrals are kept with their case (PROTECT): the team rows that point at them
+            # go first, then the referrals (a replacement chain unlinked), then the cases.
+            CaseTeamMember.objects.filter(case__in=bench).delete()
+            referrals.exclude(replaces=None).update(replaces=None)
+            referrals.delete()
+            bench.delete()
         try:  # the emails the run queued for the bench agents (never sent)
             from django_tasks_db.models import DBTaskResult
 
             DBTaskResult.objects.filter(
+                Q(args_kwargs__kwargs__referral_id__in=referral_ids)
+                | Q(args_kwargs__kwargs__case_id__in=case_ids),
                 task_path="cases.tasks.send_notification",
-                args_kwargs__kwargs__member_id__in=member_ids,
             ).delete()
         except Exception as exc:  # another task backend: nothing was stored
             self.stderr.write(f"Queued emails left as they are ({exc.__class__.__name__}).")

@@ -13,31 +13,43 @@ What it makes, for `--cases N --agents A --partners P`:
 - agency caseworkers who own the cases, and one agency manager (`<prefix>-manager`);
   user names `seed-agent-00001`, `seed-pm-0001`, `seed-cw-0001`, case numbers `SEED-0000001`
   (`--prefix`);
-- N cases (about 70% referred: Third-Party with a pending or accepted partner agent, or
-  Closed with a completed referral), each with its owner on the Case Team; one Primary
-  partner per referred case (two partners where an earlier agent declined or let the
-  referral expire: that one is an inactive Case Team row, the first partner stays Primary);
+- N cases (about 70% referred: Third-Party, or Closed with a completed referral), each
+  with its owner on the Case Team; one Primary partner per referred case (two partners
+  where an earlier agent declined, let the referral expire or was reassigned: that one is
+  an inactive Case Team row, the first partner stays Primary);
+- one Referral per partner-agent Case Team row, which points at it (`referral_id`) and
+  copies its state (`referral_state`). A Third-Party case's current referral is pending
+  (36%; due within two days, or overdue for 15% of them), accepted, in progress,
+  waitlisted (a review date, passed for a fifth), completed (an outcome; some this week) or
+  could-not-help, the agent on the team; or declined or expired and escalated back to the
+  owner (3.5%: the agent left the team, nothing is open). The earlier agents' referrals
+  were declined, expired or withdrawn (reassigned), and the current one `replaces` them;
 - the guardian object permissions the services would have granted: per user for each
   active partner agent (`view_case`, `work_case`, one per default tab) and per group for the
   organization's partner managers;
-- for a sample of the referred cases (`--records-fraction`): shared notes, activities and a
-  service request, one internal note, and their case events.
+- for a sample of the referred cases a partner has worked (`--records-fraction`; accepted,
+  in progress, completed or could-not-help): shared notes, activities and a service
+  request, one internal note, and their case events.
 
 Every seeded user has the same password (`--password`, hashed once).
 """
 
+import json
 import random
 import time
+from datetime import timedelta
 
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
+from django.utils import timezone
 
 from cases.permissions import codenames_for_tabs
 from casesite.roles import Role
-from partners.models import PartnerOrganization, default_tabs
+from partners.models import PartnerOrganization, default_tabs, default_weekly_hours
 
 BENCH_PASSWORD = "bench-password-0123"  # noqa: S105  (scratch benchmark databases only)
+RESPONSE_HOURS = 16  # the organizations' default response window (business hours)
 
 PROGRAMS = [
     ("SNAP", "Supplemental Nutrition Assistance"),
@@ -60,6 +72,7 @@ REGIONS = ["North", "South", "East", "West", "Central", "Harbor", "Valley", "Upl
 # Tables filled here whose secondary indexes and foreign keys are rebuilt after the load.
 BULK_TABLES = (
     "cases_case",
+    "cases_referral",
     "cases_caseteammember",
     "cases_casepartner",
     "cases_caseuserobjectpermission",
@@ -69,6 +82,27 @@ BULK_TABLES = (
     "cases_servicerequest",
     "cases_caseevent",
 )
+# The current referral of each dealt case, from one uniform draw of its row number: a
+# Closed case's referral was completed; a Third-Party case's is mostly pending (overdue
+# when its due time has passed), accepted or in progress, some waitlisted, completed or
+# could-not-help (the agent stays on the team), and a few came back to the owner after a
+# decline or an expiry (escalated: the agent left the team, nothing open on the case).
+LINK_STATES = """CASE WHEN r.status = 'closed' THEN 'completed'
+    WHEN pg_temp.bu(r.rn, 14) < 0.36 THEN 'pending'
+    WHEN pg_temp.bu(r.rn, 14) < 0.58 THEN 'accepted'
+    WHEN pg_temp.bu(r.rn, 14) < 0.78 THEN 'in_progress'
+    WHEN pg_temp.bu(r.rn, 14) < 0.84 THEN 'waitlisted'
+    WHEN pg_temp.bu(r.rn, 14) < 0.92 THEN 'completed'
+    WHEN pg_temp.bu(r.rn, 14) < 0.94 THEN 'could_not_help'
+    WHEN pg_temp.bu(r.rn, 14) < 0.965 THEN 'declined'
+    ELSE 'expired' END"""
+# Referrals a partner has worked: only these cases get partner records (a partner records
+# work once the referral is accepted).
+WORKED_STATES = ("accepted", "in_progress", "completed", "could_not_help")
+OUTCOMES = ("served", "served", "served", "partly_served", "referred_elsewhere",
+            "client_withdrew")  # fmt: skip
+DECLINE_REASONS = ("no_capacity", "no_capacity", "conflict", "out_of_area", "not_eligible")
+FAIL_REASONS = ("service_unavailable", "client_ineligible", "client_declined", "conflict")
 # Tables whose identity sequence must follow the explicit ids written here.
 ID_TABLES = (
     "auth_user",
@@ -84,6 +118,11 @@ ID_TABLES = (
 def sql_array(values) -> str:
     """A literal text[] of fixed vocabulary (never user input)."""
     return "ARRAY[" + ",".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
+
+
+def sql_pick(values, row: str, salt: int) -> str:
+    """One of `values` (fixed vocabulary), drawn by pg_temp.bu(row, salt)."""
+    return f"({sql_array(values)})[1 + floor(pg_temp.bu({row}, {salt}) * {len(values)})::int]"
 
 
 def zipf_counts(total: int, agents: int, skew: float) -> list[int]:
@@ -168,6 +207,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"seed_bench: {counts['cases_case']} cases, {n_agents} partner agents, "
             f"{n_orgs} organizations, {counts['cases_caseteammember']} case team rows, "
+            f"{counts['cases_referral']} referrals, "
             f"{counts['cases_caseuserobjectpermission']} user and "
             f"{counts['cases_casegroupobjectpermission']} group object permissions, "
             f"{counts['records']} records in {time.monotonic() - started:.1f}s "
@@ -258,6 +298,7 @@ class Command(BaseCommand):
         for table in (
             "cases_case",
             "cases_caseteammember",
+            "cases_referral",
             "cases_caseuserobjectpermission",
             "cases_casegroupobjectpermission",
         ):
@@ -371,13 +412,16 @@ class Command(BaseCommand):
         cur.execute(
             f"""
             INSERT INTO partners_partnerorganization (id, name, kind, programs_served,
-                service_areas, languages, active, default_tabs, created_at, managers_group_id)
+                service_areas, languages, active, default_tabs, created_at, managers_group_id,
+                time_zone, weekly_hours, holiday_country, holiday_subdivision,
+                default_response_hours)
             OVERRIDING SYSTEM VALUE
             SELECT %(o0)s + o, initcap(%(prefix)s) || ' Partner ' || lpad(o::text, 4, '0')
                    || ' ' || (%(sur)s)[1 + o %% %(ns)s],
                    ({sql_array(kinds)})[1 + o %% {len(kinds)}],
                    %(programs)s::jsonb, %(regions)s::jsonb, '["en", "es"]'::jsonb, true,
-                   %(tabs)s::jsonb, now() - interval '3 years', %(g0)s + o
+                   %(tabs)s::jsonb, now() - interval '3 years', %(g0)s + o,
+                   'America/New_York', %(hours)s::jsonb, 'US', '', %(response_hours)s
             FROM generate_series(1, %(no)s) o
             """.replace("%(sur)s", sql_array(SURNAMES)),  # noqa: S608  (constants only)
             {
@@ -389,6 +433,8 @@ class Command(BaseCommand):
                 "programs": '["' + '", "'.join(c for c, _ in PROGRAMS) + '"]',
                 "regions": '["' + '", "'.join(REGIONS) + '"]',
                 "tabs": tabs_json,
+                "hours": json.dumps(default_weekly_hours()),
+                "response_hours": RESPONSE_HOURS,
             },
         )
         # Agent k works for organization 1 + (k-1) % n_orgs; partner manager o for o.
@@ -517,24 +563,32 @@ class Command(BaseCommand):
         cur.execute(
             """
             CREATE TEMP TABLE bench_link ON COMMIT DROP AS
-            SELECT r.case_id, r.rn, s.k, s.user_id, s.org_id, r.status AS case_status,
-                   r.created_at + interval '3 days'
-                       + pg_temp.bu(r.rn, 11) * interval '10 days' AS added_at
+            SELECT j.*, st NOT IN ('declined', 'expired') AS active
             FROM (
-                SELECT a.k, a.user_id, a.org_id,
-                       row_number() OVER (ORDER BY hashint8extended(a.k::bigint * 1000003 + g,
-                                                                    %(seed)s)) AS rn
-                FROM bench_agent a, generate_series(1, a.n) g
-            ) s JOIN bench_ref r USING (rn)
-            """,
+                SELECT r.case_id, r.rn, s.k, s.user_id, s.org_id, r.status AS case_status,
+                       r.created_at + interval '3 days'
+                           + pg_temp.bu(r.rn, 11) * interval '10 days' AS added_at,
+                       {LINK_STATES} AS st
+                FROM (
+                    SELECT a.k, a.user_id, a.org_id,
+                           row_number() OVER (ORDER BY hashint8extended(
+                               a.k::bigint * 1000003 + g, %(seed)s)) AS rn
+                    FROM bench_agent a, generate_series(1, a.n) g
+                ) s JOIN bench_ref r USING (rn)
+            ) j
+            """.replace("{LINK_STATES}", LINK_STATES),
             {"seed": seed},
         )
-        # An earlier agent declined or let it expire on some referred cases (inactive row).
+        # An earlier agent declined, let it expire or was reassigned on some referred cases
+        # (an inactive row; the current referral replaces theirs).
         cur.execute(
             """
             CREATE TEMP TABLE bench_past ON COMMIT DROP AS
             SELECT l.case_id, l.rn, a.user_id, a.org_id, l.added_at - interval '4 days'
-                   AS added_at
+                   AS added_at,
+                   CASE WHEN pg_temp.bu(l.rn, 16) < 0.55 THEN 'declined'
+                        WHEN pg_temp.bu(l.rn, 16) < 0.85 THEN 'expired'
+                        ELSE 'withdrawn' END AS st
             FROM bench_link l
             JOIN bench_agent a ON a.k = 1 + (l.k + floor(pg_temp.bu(l.rn, 12) * (%(nk)s - 1))::int)
                                         %% %(nk)s
@@ -544,15 +598,27 @@ class Command(BaseCommand):
         )
         self._step(f"deal {n_referred} referrals")
 
-        # Case Team: every owner; each referral's partner agent (pending unseen/seen,
-        # accepted, or completed when the case is closed); the earlier inactive agents.
+        # Referrals: one per partner-agent team row, ids r0 + rn (current) and r1 + rn
+        # (the earlier agent's, which the current one replaces).
+        cur.execute("SELECT COALESCE(max(id), 0) FROM cases_referral")
+        r0 = cur.fetchone()[0]
+        r1 = r0 + n_referred
+        now = timezone.now()
+        # "Completed this week" counts from Monday 00:00 in the site's time zone (the board's
+        # filter): some completions fall in it whatever the day of the run.
+        week_start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+        week_start -= timedelta(days=week_start.weekday())
+        self._seed_referrals(r0=r0, r1=r1, now=now, week_start=week_start)
+        self._step("referrals")
+
+        # Case Team: every owner; each current referral's partner agent (on the team unless
+        # the referral came back to the owner); the earlier inactive agents.
         cur.execute(
             """
             INSERT INTO cases_caseteammember (case_id, user_id, role, organization_id,
-                is_active, tabs, referral_state, decline_reason, decline_note, responded_at,
-                expires_at, seen_at, added_by_id, added_at)
-            SELECT id, owner_id, 'owner', NULL, true, '[]'::jsonb, '', '', '', NULL, NULL,
-                   created_at, owner_id, created_at
+                is_active, tabs, referral_id, referral_state, seen_at, added_by_id, added_at)
+            SELECT id, owner_id, 'owner', NULL, true, '[]'::jsonb, NULL, '', created_at,
+                   owner_id, created_at
             FROM cases_case WHERE id > %(c0)s
             """,
             {"c0": c0},
@@ -560,37 +626,19 @@ class Command(BaseCommand):
         cur.execute(
             """
             INSERT INTO cases_caseteammember (case_id, user_id, role, organization_id,
-                is_active, tabs, referral_state, decline_reason, decline_note, responded_at,
-                expires_at, seen_at, added_by_id, added_at)
-            SELECT l.case_id, l.user_id, 'partner_agent', l.org_id, true, %(tabs)s::jsonb,
-                   st, '', '',
-                   CASE WHEN st = 'pending' THEN NULL ELSE l.added_at + interval '1 day' END,
-                   NULL,
-                   CASE WHEN st = 'pending' AND pg_temp.bu(l.rn, 15) < 0.7 THEN NULL
+                is_active, tabs, referral_id, referral_state, seen_at, added_by_id, added_at)
+            SELECT l.case_id, l.user_id, 'partner_agent', l.org_id, l.active, %(tabs)s::jsonb,
+                   %(r0)s + l.rn, l.st,
+                   CASE WHEN l.st = 'pending' AND pg_temp.bu(l.rn, 15) < 0.7 THEN NULL
                         ELSE l.added_at + interval '2 hours' END,
                    c.owner_id, l.added_at
-            FROM (
-                SELECT *, CASE WHEN case_status = 'closed' THEN 'completed'
-                               WHEN pg_temp.bu(rn, 14) < 0.3 THEN 'pending'
-                               ELSE 'accepted' END AS st
-                FROM bench_link
-            ) l JOIN cases_case c ON c.id = l.case_id
-            """,
-            {"tabs": tabs_json},
-        )
-        cur.execute(
-            """
-            INSERT INTO cases_caseteammember (case_id, user_id, role, organization_id,
-                is_active, tabs, referral_state, decline_reason, decline_note, responded_at,
-                expires_at, seen_at, added_by_id, added_at)
+            FROM bench_link l JOIN cases_case c ON c.id = l.case_id
+            UNION ALL
             SELECT p.case_id, p.user_id, 'partner_agent', p.org_id, false, %(tabs)s::jsonb,
-                   CASE WHEN pg_temp.bu(p.rn, 16) < 0.6 THEN 'declined' ELSE 'expired' END,
-                   CASE WHEN pg_temp.bu(p.rn, 16) < 0.6 THEN 'no_capacity' ELSE '' END, '',
-                   p.added_at + interval '1 day', p.added_at + interval '3 days',
-                   p.added_at + interval '1 hour', c.owner_id, p.added_at
+                   %(r1)s + p.rn, p.st, p.added_at + interval '1 hour', c.owner_id, p.added_at
             FROM bench_past p JOIN cases_case c ON c.id = p.case_id
             """,
-            {"tabs": tabs_json},
+            {"tabs": tabs_json, "r0": r0, "r1": r1},
         )
         self._step("case team")
 
@@ -618,28 +666,114 @@ class Command(BaseCommand):
         # sync_organization_managers would have left them.
         cur.execute(
             "INSERT INTO cases_caseuserobjectpermission (content_object_id, permission_id, "
-            "user_id) SELECT l.case_id, p, l.user_id FROM bench_link l, unnest(%s::int[]) p",
+            "user_id) SELECT l.case_id, p, l.user_id FROM bench_link l, unnest(%s::int[]) p "
+            "WHERE l.active",
             [tab_perm_ids],
         )
         cur.execute(
             "INSERT INTO cases_casegroupobjectpermission (content_object_id, permission_id, "
             "group_id) SELECT l.case_id, p, %s + (l.org_id - %s) "
-            "FROM bench_link l, unnest(%s::int[]) p",
+            "FROM bench_link l, unnest(%s::int[]) p WHERE l.active",
             [g0, o0, tab_perm_ids],
         )
         self._step("object permissions")
 
-        # Records and events for a sample of the referred cases.
+        # Records and events for a sample of the referred cases a partner has worked.
         if records_fraction > 0:
             cur.execute(
                 "CREATE TEMP TABLE bench_sample ON COMMIT DROP AS "
                 "SELECT l.case_id, l.rn, l.user_id, l.added_at, c.owner_id, c.created_at "
                 "FROM bench_link l JOIN cases_case c ON c.id = l.case_id "
-                "WHERE pg_temp.bu(l.rn, 21) < %s",
-                [records_fraction],
+                "WHERE pg_temp.bu(l.rn, 21) < %s AND l.st = ANY(%s)",
+                [records_fraction, list(WORKED_STATES)],
             )
             self._seed_records()
             self._step("records and events")
+
+    def _seed_referrals(self, *, r0, r1, now, week_start) -> None:
+        """One Referral per partner-agent team row, in the row's state (`bench_link.st`,
+        `bench_past.st`), with what the services would have written: a due time (in the
+        future for most pending ones, passed for the overdue), the answer, start and end
+        times, a coded reason, an outcome, a review date, the escalation time."""
+        cur = self.cur
+        columns = """id, case_id, organization_id, agent_id, state, requested_by_id,
+            requested_at, due_at, response_hours, responded_at, started_at, completed_at,
+            reason, reason_note, outcome, outcome_note, review_at, waitlist_position,
+            routing_decision_id, replaces_id, escalated_at"""
+        declined = sql_pick(DECLINE_REASONS, "rn", 19)
+        failed = sql_pick(FAIL_REASONS, "l.rn", 19)
+        outcome = sql_pick(OUTCOMES, "rn", 19)
+        # The earlier agents' referrals first (the current ones replace them).
+        cur.execute(
+            f"""
+            INSERT INTO cases_referral ({columns})
+            OVERRIDING SYSTEM VALUE
+            SELECT %(r1)s + rn, case_id, org_id, user_id, st, owner_id, added_at,
+                   added_at + interval '2 days', %(hours)s,
+                   CASE WHEN st = 'declined' THEN added_at + interval '1 day' END, NULL,
+                   added_at + CASE WHEN st = 'expired' THEN interval '2 days'
+                                   ELSE interval '1 day' END,
+                   CASE st WHEN 'declined' THEN {declined} WHEN 'withdrawn' THEN 'reassigned'
+                           ELSE '' END,
+                   '', '', '', NULL, NULL, NULL, NULL, NULL
+            FROM (SELECT p.*, c.owner_id FROM bench_past p
+                  JOIN cases_case c ON c.id = p.case_id) p
+            """,  # noqa: S608  (constants only)
+            {"r1": r1, "hours": RESPONSE_HOURS},
+        )
+        cur.execute(
+            f"""
+            INSERT INTO cases_referral ({columns})
+            OVERRIDING SYSTEM VALUE
+            SELECT %(r0)s + rn, case_id, org_id, user_id, st, owner_id, added_at, due_at,
+                   %(hours)s, responded_at, started_at, completed_at, reason, '',
+                   CASE WHEN st = 'completed' THEN {outcome} ELSE '' END,
+                   CASE WHEN st = 'completed' THEN 'Helped the household with the '
+                        'application and its documents; follow-up call done.' ELSE '' END,
+                   CASE WHEN st <> 'waitlisted' THEN NULL
+                        WHEN pg_temp.bu(rn, 17) < 0.2
+                        THEN %(now)s - interval '1 hour' - pg_temp.bu(rn, 18) * interval '7 days'
+                        ELSE %(now)s + interval '1 day' + pg_temp.bu(rn, 18) * interval '30 days'
+                   END,
+                   CASE WHEN st = 'waitlisted' THEN 1 + floor(pg_temp.bu(rn, 19) * 20)::int END,
+                   NULL, replaces_id,
+                   CASE WHEN st IN ('declined', 'expired')
+                        THEN completed_at + interval '1 hour' END
+            FROM (
+                SELECT l.*, c.owner_id,
+                       CASE WHEN p.rn IS NOT NULL THEN %(r1)s + p.rn END AS replaces_id,
+                       CASE WHEN l.st <> 'pending' THEN l.added_at + interval '2 days'
+                            WHEN pg_temp.bu(l.rn, 17) < 0.15
+                            THEN %(now)s - interval '1 hour'
+                                 - pg_temp.bu(l.rn, 18) * interval '10 days'
+                            ELSE %(now)s + interval '1 hour'
+                                 + pg_temp.bu(l.rn, 18) * interval '47 hours' END AS due_at,
+                       CASE WHEN l.st NOT IN ('pending', 'expired')
+                            THEN l.added_at + interval '1 day' END AS responded_at,
+                       CASE WHEN l.st IN ('in_progress', 'completed', 'could_not_help')
+                            THEN l.added_at + interval '2 days' END AS started_at,
+                       CASE l.st
+                            WHEN 'completed' THEN
+                                CASE WHEN l.case_status = 'third_party'
+                                          AND pg_temp.bu(l.rn, 17) < 0.3
+                                     THEN %(week)s + pg_temp.bu(l.rn, 18) * (%(now)s - %(week)s)
+                                     ELSE LEAST(l.added_at + interval '5 days'
+                                                + pg_temp.bu(l.rn, 18) * interval '55 days',
+                                                %(now)s) END
+                            WHEN 'could_not_help'
+                                THEN LEAST(l.added_at + interval '10 days', %(now)s)
+                            WHEN 'declined' THEN l.added_at + interval '1 day'
+                            WHEN 'expired' THEN l.added_at + interval '2 days'
+                       END AS completed_at,
+                       CASE l.st WHEN 'declined' THEN {sql_pick(DECLINE_REASONS, "l.rn", 19)}
+                                 WHEN 'could_not_help' THEN {failed}
+                                 ELSE '' END AS reason
+                FROM bench_link l JOIN cases_case c ON c.id = l.case_id
+                LEFT JOIN bench_past p ON p.rn = l.rn
+            ) l
+            """,  # noqa: S608  (constants only)
+            {"r0": r0, "r1": r1, "hours": RESPONSE_HOURS, "now": now, "week": week_start},
+        )
 
     def _seed_records(self) -> None:
         cur = self.cur
