@@ -6,7 +6,5 @@ class CasesConfig(AppConfig):
     verbose_name = "Cases"
 
     def ready(self):
-        # The Assignment Manager: routing after a referral, email notifications.
-        from .routing import hooks
-
-        hooks.register()
+        # The Assignment Manager answers `signals.case_needs_partner`.
+        from .routing import hooks  # noqa: F401

@@ -219,6 +219,14 @@ class TeamAddForm(UswdsFormMixin, forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text="Besides the case details. Ignored for agency staff.",
     )
+    response_hours = forms.IntegerField(
+        label="Response window (business hours)",
+        min_value=1,
+        max_value=2000,
+        required=False,
+        help_text="How long the partner agent has to accept or decline, counted in the "
+        "organization's business hours. Filled in with the organization's default.",
+    )
 
     def __init__(self, *args, case: Case, refresh_url: str = "", query: str = "", **kwargs):
         super().__init__(*args, **kwargs)
@@ -266,6 +274,7 @@ class TeamAddForm(UswdsFormMixin, forms.Form):
                 if user is not None:
                     self._list(user, _partner_agent(user))
             self.initial.setdefault("tabs", self.default_tabs_for(chosen))
+            self.initial.setdefault("response_hours", self.default_hours_for(chosen))
         self._set_choices()
         self.fields["user"].help_text = self._hint()
 
@@ -317,6 +326,11 @@ class TeamAddForm(UswdsFormMixin, forms.Form):
         """The tabs ticked before the user decides: the agent's organization's defaults."""
         agent = self.agents.get(_int_or_none(user_id))
         return list(agent.organization.default_tabs if agent else default_tabs())
+
+    def default_hours_for(self, user_id) -> int | None:
+        """The response window proposed: the agent's organization's default."""
+        agent = self.agents.get(_int_or_none(user_id))
+        return agent.organization.default_response_hours if agent else None
 
     def clean_user(self):
         user = selectors.team_candidate(case=self.case, user_id=self.cleaned_data["user"])

@@ -5,6 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
@@ -163,7 +164,9 @@ class Case(ConcurrentTransitionMixin, models.Model):
         source=[Status.APPROVED, Status.DENIED, Status.THIRD_PARTY],
         target=Status.CLOSED,
         permission="cases.close_case",
-        custom={"label": "Close Case"},
+        # Closing a Third-Party case withdraws its referrals, as a recall does: it takes
+        # the recall permission as well.
+        custom={"label": "Close Case", "from_third_party": "cases.recall_case"},
     )
     def close(self):
         """Close the case."""
@@ -214,22 +217,27 @@ class CasePartner(models.Model):
         return f"{self.partner} on {self.case.number}{' (Primary)' if self.is_primary else ''}"
 
 
-class CaseTeamMember(ConcurrentTransitionMixin, models.Model):
-    """A user on a case team. Partner agents also carry a referral state (FSM)."""
+class Referral(ConcurrentTransitionMixin, models.Model):
+    """One attempt to have a partner work the case, from request to outcome.
 
-    class Role(models.TextChoices):
-        OWNER = "owner", "Owner"
-        AGENCY = "agency", "Agency member"
-        PARTNER_AGENT = "partner_agent", "Partner agent"
+    A referral goes to a partner organization and, usually, to one of its agents; without
+    an agent it waits in the organization's intake queue until a partner manager assigns
+    it. Its state follows the HL7 FHIR Gravity referral Task (see `FHIR_STATUS`) and moves
+    only through the transitions below, fired by the services in `cases.services`. A
+    re-route or a reassignment closes this row and opens a new one that `replaces` it:
+    history is never overwritten. Every open referral is due (`due_at`), waitlisted with a
+    review date, or gone to the case owner's Inbox; the constraints keep the first two."""
 
-    class Referral(models.TextChoices):
-        NONE = "", "—"
+    class State(models.TextChoices):
         PENDING = "pending", "Pending"
         ACCEPTED = "accepted", "Accepted"
+        IN_PROGRESS = "in_progress", "In progress"
+        WAITLISTED = "waitlisted", "Waitlisted"
+        COMPLETED = "completed", "Completed"
+        COULD_NOT_HELP = "could_not_help", "Could not help"
         DECLINED = "declined", "Declined"
         EXPIRED = "expired", "Expired"
         WITHDRAWN = "withdrawn", "Withdrawn"
-        COMPLETED = "completed", "Completed"
 
     class DeclineReason(models.TextChoices):
         NO_CAPACITY = "no_capacity", "No capacity"
@@ -238,7 +246,295 @@ class CaseTeamMember(ConcurrentTransitionMixin, models.Model):
         NOT_ELIGIBLE = "not_eligible", "Not eligible"
         OTHER = "other", "Other"
 
-    OPEN_REFERRAL_STATES = (Referral.PENDING, Referral.ACCEPTED)
+    class FailReason(models.TextChoices):
+        SERVICE_UNAVAILABLE = "service_unavailable", "Service no longer available"
+        CLIENT_INELIGIBLE = "client_ineligible", "Client not eligible for the service"
+        CLIENT_DECLINED = "client_declined", "Client declined the service"
+        CONFLICT = "conflict", "Conflict of interest found"
+        OTHER = "other", "Other"
+
+    class WithdrawReason(models.TextChoices):
+        CASE_CLOSED = "case_closed", "The case was closed"
+        RECALLED = "recalled", "The agency recalled the referral"
+        REASSIGNED = "reassigned", "Reassigned to another agent"
+        REMOVED = "removed", "Removed from the Case Team"
+        OTHER = "other", "Other"
+
+    class Outcome(models.TextChoices):
+        SERVED = "served", "Client served"
+        PARTLY_SERVED = "partly_served", "Client partly served"
+        REFERRED_ELSEWHERE = "referred_elsewhere", "Referred elsewhere"
+        CLIENT_WITHDREW = "client_withdrew", "Client withdrew"
+        COULD_NOT_CONTACT = "could_not_contact", "Could not contact the client"
+        # Only referrals completed before outcomes were kept (data migration 0010).
+        NOT_RECORDED = "not_recorded", "Not recorded"
+
+    # The FHIR Task.status of each state: the exchange API maps them one to one.
+    FHIR_STATUS = {
+        State.PENDING: "requested",
+        State.ACCEPTED: "accepted",
+        State.IN_PROGRESS: "in-progress",
+        State.WAITLISTED: "on-hold",
+        State.COMPLETED: "completed",
+        State.COULD_NOT_HELP: "failed",
+        State.DECLINED: "rejected",
+        State.EXPIRED: "cancelled",
+        State.WITHDRAWN: "cancelled",
+    }
+    OPEN_STATES = (State.PENDING, State.ACCEPTED, State.IN_PROGRESS, State.WAITLISTED)
+    # A partner records work (activities, notes, attachments, service requests) only here.
+    WORKING_STATES = (State.ACCEPTED, State.IN_PROGRESS)
+    # States the partner keeps the case in (My Cases) once the referral has ended.
+    FINISHED_STATES = (State.COMPLETED, State.COULD_NOT_HELP)
+    # "Could not contact the client" needs at least this many logged contact attempts.
+    CONTACT_ATTEMPTS_REQUIRED = 3
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="referrals")
+    organization = models.ForeignKey(
+        PartnerOrganization, on_delete=models.PROTECT, related_name="referrals"
+    )
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="referrals",
+        help_text="Empty: in the organization's intake queue until a partner manager assigns it.",
+    )
+    state = FSMField(max_length=16, choices=State.choices, default=State.PENDING, protected=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    due_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the partner must answer (business hours)."
+    )
+    response_hours = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The response window, in business hours."
+    )
+    responded_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True, help_text="When it ended.")
+    reason = models.CharField(
+        max_length=24, blank=True, help_text="Coded reason of a decline, failure or withdrawal."
+    )
+    reason_note = models.TextField(max_length=2000, blank=True)
+    outcome = models.CharField(max_length=24, choices=Outcome.choices, blank=True)
+    outcome_note = models.TextField(max_length=4000, blank=True)
+    review_at = models.DateTimeField(
+        null=True, blank=True, help_text="Waitlisted: when the partner reviews it again."
+    )
+    waitlist_position = models.PositiveIntegerField(null=True, blank=True)
+    routing_decision = models.ForeignKey(
+        "RoutingDecision",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="referrals",
+    )
+    replaces = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="replaced_by",
+        help_text="The referral this one took over from (decline, expiry or reassignment).",
+    )
+    escalated_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it came back to the case owner's Inbox."
+    )
+
+    class Meta:
+        ordering = ["-requested_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(state="pending") | Q(due_at__isnull=False),
+                name="referral_pending_has_due",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="waitlisted") | Q(review_at__isnull=False),
+                name="referral_waitlisted_has_review",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state__in=["declined", "could_not_help", "withdrawn"]) | ~Q(reason=""),
+                name="referral_closed_has_reason",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="completed") | ~Q(outcome=""),
+                name="referral_completed_has_outcome",
+            ),
+            models.CheckConstraint(
+                # An intake referral is assigned (withdrawn in favour of the agent's own),
+                # or lapses unassigned.
+                condition=Q(agent__isnull=False) | Q(state__in=["pending", "withdrawn", "expired"]),
+                name="referral_unassigned_is_pending",
+            ),
+            # One open referral per agent and case (and one open intake per organization).
+            models.UniqueConstraint(
+                fields=["case", "agent"],
+                condition=Q(state__in=["pending", "accepted", "in_progress", "waitlisted"]),
+                name="referral_one_open_per_agent",
+            ),
+            models.UniqueConstraint(
+                fields=["case", "organization"],
+                condition=Q(agent__isnull=True, state="pending"),
+                name="referral_one_intake_per_organization",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["case", "-requested_at"], name="referral_by_case"),
+            # The expiry job: pending referrals by due time.
+            models.Index(
+                fields=["due_at"], condition=Q(state="pending"), name="referral_pending_due"
+            ),
+            models.Index(
+                fields=["review_at"],
+                condition=Q(state="waitlisted"),
+                name="referral_waitlist_review",
+            ),
+            # An organization's intake queue.
+            models.Index(
+                fields=["organization", "requested_at"],
+                condition=Q(agent__isnull=True, state="pending"),
+                name="referral_intake",
+            ),
+            models.Index(fields=["organization", "state"], name="referral_org_state"),
+            # The Referrals board's "escalated" and "completed this week" filters.
+            models.Index(
+                fields=["case"],
+                condition=Q(escalated_at__isnull=False),
+                name="referral_escalated",
+            ),
+            models.Index(
+                fields=["completed_at"],
+                condition=Q(state="completed"),
+                name="referral_completed_at",
+            ),
+            models.Index(fields=["agent", "state"], name="referral_agent_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} to {self.agent_id or self.organization_id}: {self.state}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in self.OPEN_STATES
+
+    @property
+    def is_working(self) -> bool:
+        return self.state in self.WORKING_STATES
+
+    @property
+    def fhir_status(self) -> str:
+        return self.FHIR_STATUS[self.State(self.state)]
+
+    def get_reason_display(self) -> str:
+        for choices in (self.DeclineReason, self.FailReason, self.WithdrawReason):
+            if self.reason in choices.values:
+                return choices(self.reason).label
+        return self.reason
+
+    # Partner transitions: the service checks `work_case` on the case (the agent's own
+    # referral, or a partner manager of the organization).
+
+    @transition(
+        field=state,
+        source=State.PENDING,
+        target=State.ACCEPTED,
+        custom={"label": "Accept case", "by": "partner", "done": "You accepted {number}."},
+    )
+    def accept(self):
+        """The partner agent takes the case."""
+
+    @transition(
+        field=state,
+        source=State.PENDING,
+        target=State.DECLINED,
+        custom={"label": "Decline case", "by": "partner", "done": "You declined {number}."},
+    )
+    def decline(self):
+        """The partner agent turns the case down (coded reason required)."""
+
+    @transition(
+        field=state,
+        source=State.ACCEPTED,
+        target=State.IN_PROGRESS,
+        custom={"label": "Start work", "by": "partner", "done": "{number} is in progress."},
+    )
+    def start(self):
+        """Work has begun (a button, or the first record added after accepting)."""
+
+    @transition(
+        field=state,
+        source=[State.PENDING, State.ACCEPTED, State.IN_PROGRESS],
+        target=State.WAITLISTED,
+        custom={
+            "label": "Put on waitlist",
+            "by": "partner",
+            "done": "{number} is on your waitlist until {review}.",
+        },
+    )
+    def waitlist(self):
+        """The partner cannot start yet: the clock stops until the review date."""
+
+    @transition(
+        field=state,
+        source=State.WAITLISTED,
+        target=State.IN_PROGRESS,
+        custom={"label": "Resume work", "by": "partner", "done": "{number} is in progress."},
+    )
+    def resume(self):
+        """Off the waitlist: the partner works the case."""
+
+    @transition(
+        field=state,
+        source=[State.ACCEPTED, State.IN_PROGRESS],
+        target=State.COMPLETED,
+        custom={"label": "Complete", "by": "partner", "done": "You completed {number}."},
+    )
+    def complete(self):
+        """The partner finished the work (outcome code and note required)."""
+
+    @transition(
+        field=state,
+        source=[State.ACCEPTED, State.IN_PROGRESS, State.WAITLISTED],
+        target=State.COULD_NOT_HELP,
+        custom={
+            "label": "Could not help",
+            "by": "partner",
+            "done": "You closed {number}: could not help.",
+        },
+    )
+    def fail(self):
+        """The partner accepted but could not help (coded reason required)."""
+
+    # System and agency transitions.
+
+    @transition(field=state, source=State.PENDING, target=State.EXPIRED, custom={"by": "system"})
+    def expire(self):
+        """Nobody answered before the due time."""
+
+    @transition(
+        field=state,
+        source=[State.PENDING, State.ACCEPTED, State.IN_PROGRESS, State.WAITLISTED],
+        target=State.WITHDRAWN,
+        custom={"by": "agency"},
+    )
+    def withdraw(self):
+        """The agency took the referral back: case closed, recalled, removed, reassigned."""
+
+
+class CaseTeamMember(models.Model):
+    """A user on a case team: membership and the access it grants.
+
+    A partner agent's row points at the agent's current `Referral` of the case; the
+    referral's state is copied into `referral_state` by the referral services, in the same
+    transaction, so that My Cases and the Referrals board filter it from their indexes."""
+
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        AGENCY = "agency", "Agency member"
+        PARTNER_AGENT = "partner_agent", "Partner agent"
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="team")
     user = models.ForeignKey(
@@ -257,13 +553,22 @@ class CaseTeamMember(ConcurrentTransitionMixin, models.Model):
         default=True, help_text="On the team now; off after decline, expiry or removal."
     )
     tabs = models.JSONField(default=list, blank=True, help_text="Tabs granted to a partner agent.")
-    referral_state = FSMField(
-        max_length=16, choices=Referral.choices, default=Referral.NONE, blank=True, protected=True
+    referral = models.ForeignKey(
+        Referral,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The partner agent's current referral of this case.",
     )
-    decline_reason = models.CharField(max_length=16, choices=DeclineReason.choices, blank=True)
-    decline_note = models.TextField(blank=True)
-    responded_at = models.DateTimeField(null=True, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
+    referral_state = models.CharField(
+        max_length=16,
+        choices=[("", "—"), *Referral.State.choices],
+        default="",
+        blank=True,
+        editable=False,
+        help_text="Copy of the current referral's state, kept by the referral services.",
+    )
     seen_at = models.DateTimeField(null=True, blank=True, help_text="Empty: the New asterisk.")
     added_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -280,8 +585,8 @@ class CaseTeamMember(ConcurrentTransitionMixin, models.Model):
                 name="caseteam_partner_has_org_and_agency_has_no_referral",
             ),
             models.CheckConstraint(
-                condition=~Q(referral_state="declined") | ~Q(decline_reason=""),
-                name="caseteam_decline_has_reason",
+                condition=~Q(role="partner_agent") | Q(referral__isnull=False),
+                name="caseteam_partner_has_referral",
             ),
         ]
         indexes = [
@@ -295,11 +600,6 @@ class CaseTeamMember(ConcurrentTransitionMixin, models.Model):
                 fields=["organization", "-added_at"],
                 condition=Q(is_active=True),
                 name="caseteam_org_cases",
-            ),
-            models.Index(
-                fields=["referral_state", "expires_at"],
-                condition=Q(referral_state="pending"),
-                name="caseteam_pending_expiry",
             ),
             # The New count (navigation, My Cases): only the unseen active rows, so the
             # count is an index-only scan of a few entries even for the heaviest agent.
@@ -346,38 +646,6 @@ class CaseTeamMember(ConcurrentTransitionMixin, models.Model):
     def is_new(self) -> bool:
         return self.seen_at is None
 
-    @transition(field=referral_state, source=Referral.PENDING, target=Referral.ACCEPTED)
-    def accept(self):
-        """The partner agent takes the case."""
-
-    @transition(field=referral_state, source=Referral.PENDING, target=Referral.DECLINED)
-    def decline(self):
-        """The partner agent turns the case down (the service records the reason)."""
-
-    @transition(field=referral_state, source=Referral.PENDING, target=Referral.EXPIRED)
-    def expire(self):
-        """Nobody accepted within the response window."""
-
-    @transition(
-        field=referral_state,
-        source=[Referral.PENDING, Referral.ACCEPTED],
-        target=Referral.WITHDRAWN,
-    )
-    def withdraw(self):
-        """The agency takes the referral back from this agent."""
-
-    @transition(field=referral_state, source=Referral.ACCEPTED, target=Referral.COMPLETED)
-    def complete(self):
-        """The partner finished the work."""
-
-    @transition(
-        field=referral_state,
-        source=[Referral.DECLINED, Referral.EXPIRED, Referral.WITHDRAWN, Referral.COMPLETED],
-        target=Referral.PENDING,
-    )
-    def rerefer(self):
-        """Refer the case to this agent again (added back to the team)."""
-
 
 def attachment_upload_to(instance, filename: str) -> str:
     # Generated name: the stored path never carries the uploader's file name.
@@ -418,12 +686,16 @@ class Activity(CaseRecord):
         EMAIL = "email", "Email"
         TASK = "task", "Task"
         COURT = "court", "Court date"
+        LETTER = "letter", "Letter"
 
     class Status(models.TextChoices):
         PLANNED = "planned", "Planned"
         IN_PROGRESS = "in_progress", "In progress"
         DONE = "done", "Done"
         CANCELLED = "cancelled", "Cancelled"
+
+    # Activities that count as an attempt to reach the client.
+    CONTACT_TYPES = (Type.CALL, Type.VISIT, Type.LETTER)
 
     type = models.CharField(max_length=16, choices=Type.choices, default=Type.TASK)
     subject = models.CharField(max_length=200)
@@ -512,6 +784,12 @@ class CaseEvent(models.Model):
         DECLINED = "declined", "Declined the referral"
         EXPIRED = "expired", "Referral expired"
         COMPLETED = "completed", "Completed the referral"
+        STARTED = "started", "Started work on the referral"
+        WAITLISTED = "waitlisted", "Put the referral on the waitlist"
+        RESUMED = "resumed", "Took the referral off the waitlist"
+        COULD_NOT_HELP = "could_not_help", "Could not help"
+        WITHDRAWN = "withdrawn", "Withdrew the referral"
+        REFERRED = "referred", "Referred to a partner organization"
         REASSIGNED = "reassigned", "Reassigned the referral"
         ESCALATED = "escalated", "Escalated to the case owner"
         ROUTED = "routed", "Routed automatically"
@@ -525,6 +803,10 @@ class CaseEvent(models.Model):
         Verb.ACCEPTED,
         Verb.DECLINED,
         Verb.COMPLETED,
+        Verb.STARTED,
+        Verb.WAITLISTED,
+        Verb.RESUMED,
+        Verb.COULD_NOT_HELP,
         Verb.RECORD_ADDED,
         Verb.RECORD_UPDATED,
     )
@@ -702,3 +984,49 @@ class RoutingDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case_id} {self.outcome}"
+
+
+class InboxItem(models.Model):
+    """Something about a case that its owner must see: a referral escalated to them,
+    declined, expired, failed ("could not help") or completed. The referral services add
+    items; the owner marks them done (and may reopen them). Open items are those without
+    `done_at`; `done_by` is set only together with it."""
+
+    class Kind(models.TextChoices):
+        ESCALATED = "escalated", "Escalated to you"
+        DECLINED = "declined", "Referral declined"
+        EXPIRED = "expired", "Referral expired"
+        FAILED = "failed", "Partner could not help"
+        COMPLETED = "completed", "Referral completed"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="inbox_items"
+    )
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="inbox_items")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    text = models.CharField(max_length=300, help_text="What happened, in one line.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(done_by__isnull=True) | Q(done_at__isnull=False),
+                name="inboxitem_done_by_needs_done_at",
+            ),
+        ]
+        indexes = [
+            # The Inbox page and the navigation count: a user's open items, newest first.
+            models.Index(
+                fields=["user", "-created_at", "-id"],
+                condition=Q(done_at__isnull=True),
+                name="inboxitem_user_open",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.kind} {self.case_id}"

@@ -17,9 +17,9 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 
-from .models import Case, CaseTeamMember, RoutingDecision
+from .models import Case, Referral, RoutingDecision
 
-OWNER_KINDS = ("accepted", "declined", "expired")
+OWNER_KINDS = ("accepted", "declined", "expired", "completed", "failed")
 KINDS = ("assignment", *OWNER_KINDS, "escalated")
 
 
@@ -45,16 +45,25 @@ def _on_commit(**kwargs) -> None:
     enqueue_with_transaction(send_notification, **kwargs)
 
 
-def notify_assignment(*, member: CaseTeamMember) -> None:
-    """A partner agent was assigned a case (handler of `notify_assignment`)."""
-    _on_commit(kind="assignment", member_id=member.pk)
+def notify_assignment(*, referral: Referral) -> None:
+    """A partner agent was referred a case."""
+    _on_commit(kind="assignment", referral_id=referral.pk)
 
 
-def notify_owner(*, member: CaseTeamMember, what: str) -> None:
-    """The partner agent accepted or declined, or the referral expired."""
+def notify_owner(*, referral: Referral, what: str) -> None:
+    """The partner accepted, declined, completed or could not help, or the referral
+    expired: the case owner is told."""
     if what not in OWNER_KINDS:
         raise ValueError(f"Unknown owner notification {what!r}")
-    _on_commit(kind=what, member_id=member.pk)
+    _on_commit(kind=what, referral_id=referral.pk)
+
+
+def reroute_after_decline(*, referral: Referral) -> None:
+    """Queue the re-routing of a declined referral's case for the worker, with the decline:
+    a decline that rolls back re-routes nothing."""
+    from .tasks import reroute_after_decline as task
+
+    enqueue_with_transaction(task, referral_id=referral.pk)
 
 
 def notify_escalation(*, case: Case, decision: RoutingDecision) -> None:
@@ -81,7 +90,7 @@ def agency_case_url(case_pk: int) -> str:
 def deliver(
     *,
     kind: str,
-    member_id: int | None = None,
+    referral_id: int | None = None,
     case_id: int | None = None,
     decision_id: int | None = None,
 ) -> bool:
@@ -89,37 +98,39 @@ def deliver(
     send: the referral was withdrawn before the email went out, or nobody has an address."""
     if kind not in KINDS:
         raise ValueError(f"Unknown notification {kind!r}")
-    member = decision = None
-    if member_id is not None:
-        member = (
-            CaseTeamMember.objects.select_related("case__owner", "user", "organization")
-            .filter(pk=member_id)
+    referral = decision = None
+    if referral_id is not None:
+        referral = (
+            Referral.objects.select_related("case__owner", "agent", "organization")
+            .filter(pk=referral_id)
             .first()
         )
-        if member is None:
+        if referral is None:
             return False
-        case = member.case
+        case = referral.case
     else:
         case = Case.objects.select_related("owner").filter(pk=case_id).first()
         if case is None:
             return False
         decision = RoutingDecision.objects.filter(pk=decision_id, case=case).first()
     if kind == "assignment":
-        if not member.is_active or member.referral_state != CaseTeamMember.Referral.PENDING:
+        if referral.agent is None or referral.state != Referral.State.PENDING:
             return False
-        recipient, link = member.user.email, portal_case_url(case.pk)
+        recipient, link = referral.agent.email, portal_case_url(case.pk)
     else:
         recipient, link = case.owner.email, agency_case_url(case.pk)
     if not recipient:
         return False
+    agent = referral.agent if referral else None
     context = {
         "number": case.number,
         "link": link,
-        "member": member,
-        "agent_name": (member.user.get_full_name() or member.user.get_username()) if member else "",
-        "organization": member.organization.name if member and member.organization else "",
-        "decline_reason": member.get_decline_reason_display() if member else "",
-        "expires_at": member.expires_at if member else None,
+        "referral": referral,
+        "agent_name": (agent.get_full_name() or agent.get_username()) if agent else "",
+        "organization": referral.organization.name if referral else "",
+        "decline_reason": referral.get_reason_display() if referral else "",
+        "outcome": referral.get_outcome_display() if referral else "",
+        "expires_at": referral.due_at if referral else None,
         "reason": decision.explanation if decision else "",
     }
     subject = " ".join(render_to_string(f"cases/email/{kind}_subject.txt", context).split())

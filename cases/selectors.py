@@ -6,6 +6,9 @@ Listings are plain indexed queries on case team membership. They never use guard
 `get_objects_for_user` (a scan of the permission table); tests keep the two in agreement.
 """
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
 from django.contrib.auth import get_user_model
 from django.db.models import (
     BooleanField,
@@ -23,16 +26,18 @@ from django.db.models import (
 from django.db.models import Case as SQLCase
 from django.db.models.functions import Coalesce
 from django.http import Http404
+from django.utils import timezone
 from guardian.core import ObjectPermissionChecker
 
 from casesite.roles import Role, is_agency_user
+from partners.calendar import BusinessCalendar
 from partners.models import PartnerAgent, PartnerOrganization
 
 from . import permissions
-from .models import Case, CaseEvent, CasePartner, CaseTeamMember, Program
+from .models import Case, CaseEvent, CasePartner, CaseTeamMember, Program, Referral
 from .services import RECORD_MODELS
 
-Referral = CaseTeamMember.Referral
+State = Referral.State
 
 
 # Partner Portal ----------------------------------------------------------------------------
@@ -67,14 +72,18 @@ def cases_for_partner_agent(*, user) -> QuerySet[Case]:
         membership = CaseTeamMember.objects.filter(
             case=OuterRef("pk"), is_active=True, organization_id=agent.organization_id
         )
+        intake = Referral.objects.filter(
+            case=OuterRef("pk"),
+            organization_id=agent.organization_id,
+            agent__isnull=True,
+            state=State.PENDING,
+        )
+        visible = Q(Exists(membership)) | Q(Exists(intake))
     else:
         membership = CaseTeamMember.objects.filter(case=OuterRef("pk"), is_active=True, user=user)
+        visible = Q(Exists(membership))
     # Internal fields are not even loaded: no portal page or file can show them by mistake.
-    return (
-        Case.objects.filter(Exists(membership))
-        .select_related("program")
-        .defer(*Case.INTERNAL_FIELDS)
-    )
+    return Case.objects.filter(visible).select_related("program").defer(*Case.INTERNAL_FIELDS)
 
 
 def partner_case_or_404(
@@ -89,7 +98,7 @@ def partner_case_or_404(
     cases = cases_for_partner_agent(user=user)
     if with_membership:
         own = FilteredRelation("team", condition=Q(team__user=user, team__is_active=True))
-        cases = cases.annotate(membership=own).select_related("membership")
+        cases = cases.annotate(membership=own).select_related("membership__referral")
     case = cases.annotate(**annotations).filter(pk=pk).first()
     if case is None:
         raise Http404
@@ -99,6 +108,20 @@ def partner_case_or_404(
     if not checker.has_perm("view_case", case):
         raise Http404
     return case, checker
+
+
+def organization_works_case(*, user) -> Exists:
+    """Is one of the partner user's organization's referrals of the case accepted or in
+    progress (so that its partner manager may record work on it)? An expression to annotate
+    the case's query with."""
+    agent = partner_agent_of(user)
+    return Exists(
+        Referral.objects.filter(
+            case=OuterRef("pk"),
+            organization_id=agent.organization_id if agent else None,
+            state__in=Referral.WORKING_STATES,
+        )
+    )
 
 
 def partner_membership(*, user, case: Case) -> CaseTeamMember | None:
@@ -198,7 +221,7 @@ def agency_case_list(
         cases = cases.filter(
             status=Case.Status.THIRD_PARTY,
             pk__in=CaseTeamMember.objects.filter(
-                is_active=True, referral_state=Referral.PENDING
+                is_active=True, referral_state=State.PENDING
             ).values("case_id"),
         )
     descending = sort.startswith("-")
@@ -218,8 +241,79 @@ def case_partners(*, case: Case) -> QuerySet[CasePartner]:
 
 
 def case_team(*, case: Case) -> QuerySet[CaseTeamMember]:
-    return case.team.select_related("user", "organization", "added_by").order_by(
-        "-is_active", "added_at", "pk"
+    return (
+        case.team.select_related("user", "organization", "added_by", "referral__organization")
+        .prefetch_related("referral__organization__closures")
+        .order_by("-is_active", "added_at", "pk")
+    )
+
+
+def case_referrals(*, case: Case) -> QuerySet[Referral]:
+    """Every referral of the case, newest first: who, state, due, outcome, what it replaced."""
+    return (
+        case.referrals.select_related("organization", "agent", "requested_by", "replaces__agent")
+        .prefetch_related("organization__closures")
+        .order_by("-requested_at", "-pk")
+    )
+
+
+def case_current_referral(*, case: Case) -> Referral | None:
+    """The referral the case header shows: the open one due first, else the newest."""
+    referrals = case.referrals.select_related("organization", "agent").prefetch_related(
+        "organization__closures"
+    )
+    open_ = referrals.filter(state__in=Referral.OPEN_STATES).order_by("due_at", "pk").first()
+    return open_ or referrals.order_by("-requested_at", "-pk").first()
+
+
+@dataclass(frozen=True)
+class Timing:
+    """When a referral is due, as people say it: "due in 5 business hours", "overdue by
+    1 day", "review on Jan 5"."""
+
+    text: str
+    overdue: bool = False
+    due_at: datetime | None = None
+
+
+def _span(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    if hours < 1:
+        minutes = max(1, round(delta.total_seconds() / 60))
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    if hours < 24:
+        whole = round(hours)
+        return f"{whole} hour{'s' if whole != 1 else ''}"
+    days = round(hours / 24)
+    return f"{days} day{'s' if days != 1 else ''}"
+
+
+def referral_timing(*, referral: Referral, now: datetime | None = None) -> Timing | None:
+    """The deadline of an open referral: a pending one's answer (in the receiving
+    organization's business hours while it is not yet due), a waitlisted one's review
+    date. None for a referral that is being worked or has ended."""
+    now = now or timezone.now()
+    if referral.state == Referral.State.WAITLISTED:
+        if referral.review_at <= now:
+            return Timing(
+                f"review overdue by {_span(now - referral.review_at)}", True, referral.review_at
+            )
+        when = timezone.localtime(referral.review_at)
+        return Timing(f"review on {when:%b %-d, %Y}", False, referral.review_at)
+    if referral.state != Referral.State.PENDING:
+        return None
+    if referral.due_at <= now:
+        return Timing(f"overdue by {_span(now - referral.due_at)}", True, referral.due_at)
+    calendar = BusinessCalendar.for_organization(referral.organization)
+    hours = calendar.business_hours_between(now, referral.due_at)
+    if hours < 1:
+        minutes = max(1, round(hours * 60))
+        return Timing(
+            f"due in {minutes} business minute{'s' if minutes != 1 else ''}", False, referral.due_at
+        )
+    whole = round(hours)
+    return Timing(
+        f"due in {whole} business hour{'s' if whole != 1 else ''}", False, referral.due_at
     )
 
 
@@ -244,7 +338,7 @@ def agency_case_rows(*, user, **filters) -> QuerySet[Case]:
     referral waits for an answer (correlated subqueries: no query per row)."""
     primary = CasePartner.objects.filter(case=OuterRef("pk"), is_primary=True)
     pending = CaseTeamMember.objects.filter(
-        case=OuterRef("pk"), is_active=True, referral_state=Referral.PENDING
+        case=OuterRef("pk"), is_active=True, referral_state=State.PENDING
     ).annotate(flag=Value(True))
     # A scalar subquery rather than EXISTS: for an EXISTS, PostgreSQL weighs hashing every
     # pending referral once against a lookup per row, and with a million cases to sort
@@ -353,7 +447,16 @@ def team_candidate(*, case: Case, user_id: int):
     )
 
 
-REFERRAL_BOARD_STATES = ("pending", "accepted", "unassigned")
+REFERRAL_BOARD_STATES = (
+    "pending",
+    "overdue",
+    "accepted",
+    "in_progress",
+    "waitlisted",
+    "escalated",
+    "completed_week",
+    "unassigned",
+)
 
 
 def agency_referral_board(*, user, state: str = "") -> QuerySet[Case]:
@@ -367,7 +470,7 @@ def agency_referral_board(*, user, state: str = "") -> QuerySet[Case]:
     members = CaseTeamMember.objects.filter(
         case=OuterRef("pk"), role=CaseTeamMember.Role.PARTNER_AGENT
     )
-    pending = members.filter(is_active=True, referral_state=Referral.PENDING)
+    pending = members.filter(is_active=True, referral_state=State.PENDING)
     partner_events = CaseEvent.objects.filter(case=OuterRef("pk"), by_partner=True).order_by(
         "-created_at", "-pk"
     )
@@ -397,22 +500,44 @@ def agency_referral_board(*, user, state: str = "") -> QuerySet[Case]:
             last_partner_actor_id=Subquery(partner_events.values("actor_id")[:1]),
         )
     )
+    referrals = Referral.objects.filter(case=OuterRef("pk"))
+    now = timezone.now()
     if state == "pending":
         cases = cases.filter(Exists(pending))  # a semi-join, not a subquery per case
-    elif state == "accepted":
+    elif state in ("accepted", "in_progress", "waitlisted"):
+        cases = cases.filter(Exists(referrals.filter(state=state)))
+    elif state == "overdue":
+        late = Q(state=State.PENDING, due_at__lte=now) | Q(
+            state=State.WAITLISTED, review_at__lte=now
+        )
+        cases = cases.filter(Exists(referrals.filter(late)))
+    elif state == "escalated":
+        # Back with the owner: a referral came back, and nothing is open since.
+        cases = cases.filter(Exists(referrals.filter(escalated_at__isnull=False))).exclude(
+            Exists(referrals.filter(state__in=Referral.OPEN_STATES))
+        )
+    elif state == "completed_week":
+        week_start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+        week_start -= timedelta(days=week_start.weekday())
         cases = cases.filter(
-            Exists(members.filter(is_active=True, referral_state=Referral.ACCEPTED))
+            Exists(referrals.filter(state=State.COMPLETED, completed_at__gte=week_start))
         )
     elif state == "unassigned":
         cases = cases.filter(has_agent=False)
     agents = (
         CaseTeamMember.objects.filter(role=CaseTeamMember.Role.PARTNER_AGENT)
-        .select_related("user", "organization")
+        .select_related("user", "organization", "referral__organization")
+        .prefetch_related("referral__organization__closures")
         .order_by("-is_active", "-added_at", "-pk")
     )
     return cases.prefetch_related(
         Prefetch("team", queryset=agents, to_attr="partner_members")
     ).order_by(F("waiting_since").asc(nulls_last=True), "status_changed_at", "pk")
+
+
+def latest_event_id() -> int:
+    """The newest event of any case: the Referrals board's cheap "anything new?" probe."""
+    return CaseEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
 
 
 def case_last_event_id(*, user, pk) -> int | None:

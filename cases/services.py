@@ -4,23 +4,29 @@ transaction, one `CaseEvent`. Views, forms, admin actions, commands and tasks ca
 
 import hashlib
 import mimetypes
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Subquery
 from django.utils import timezone
-from django_fsm import ConcurrentTransition, TransitionNotAllowed, has_transition_perm
+from django_fsm import (
+    ConcurrentTransition,
+    TransitionNotAllowed,
+    can_proceed,
+    has_transition_perm,
+)
 from guardian.core import ObjectPermissionChecker
 
 from casesite.roles import is_partner_user
+from partners.calendar import BusinessCalendar
 from partners.models import PartnerAgent, PartnerOrganization
 from partners.services import organization_managers_group
 
-from . import permissions
+from . import notifications, permissions, signals
+from .inbox import services as inbox
 from .models import (
     Activity,
     Attachment,
@@ -28,12 +34,14 @@ from .models import (
     CaseEvent,
     CasePartner,
     CaseTeamMember,
+    InboxItem,
     Note,
     Program,
+    Referral,
     ServiceRequest,
 )
 
-Referral = CaseTeamMember.Referral
+State = Referral.State
 
 
 class ConflictError(Exception):
@@ -146,21 +154,31 @@ def available_transitions(*, user, case: Case) -> list[tuple[str, str]]:
     the cheap order: global permissions are cached on the user, and one object permission
     checker serves every transition instead of two queries per transition."""
     checker = ObjectPermissionChecker(user)
+
+    def allowed(permission: str) -> bool:
+        return user.has_perm(permission) or checker.has_perm(permission, case)
+
     names = {
         t.name
         for t in case.get_available_status_transitions()
-        if user.has_perm(t.permission) or checker.has_perm(t.permission, case)
+        if allowed(t.permission) and all(allowed(p) for p in _extra_permissions(t, case))
     }
     return [(name, label) for name, label in TRANSITIONS.items() if name in names]
 
 
-# Called after a referral when the case has no partner agent yet; set by the routing module.
-after_refer_hooks: list[Callable[..., None]] = []
+def _extra_permissions(transition, case: Case) -> list[str]:
+    """Permissions a transition takes on top of its own, from this case's status (declared
+    on the transition: `custom={"from_third_party": ...}`)."""
+    extra = transition.custom.get("from_third_party")
+    return [extra] if extra and case.status == Case.Status.THIRD_PARTY else []
 
 
 @transaction.atomic
-def case_transition(*, actor, case: Case, name: str) -> Case:
+def case_transition(*, actor, case: Case, name: str, auto_route: bool = True) -> Case:
     """Fire a status transition by name, checking its permission on the server.
+
+    Referring a case with no partner agent on its team asks the Assignment Manager to
+    route it, unless `auto_route` is False (the caller picks the partner by hand next).
 
     Raises PermissionDenied without the transition's permission, ConflictError when the
     case is not in a state the transition starts from (or changed concurrently)."""
@@ -168,9 +186,27 @@ def case_transition(*, actor, case: Case, name: str) -> Case:
         raise ValueError(f"Unknown transition {name!r}")
     case = Case.objects.select_for_update().get(pk=case.pk)
     method = getattr(case, name)
-    if is_partner_user(actor) or not has_transition_perm(method, actor):
+    transition = next(
+        (
+            t
+            for t in case.get_all_status_transitions()
+            if t.name == name and t.source in (case.status, "*")
+        ),
+        None,
+    )
+    extra = _extra_permissions(transition, case) if transition else []
+    if (
+        is_partner_user(actor)
+        or not has_transition_perm(method, actor)
+        or not all(actor.has_perm(p) for p in extra)
+    ):
         if not any(t.name == name for t in case.get_available_status_transitions()):
             raise ConflictError(f"The case is {case.get_status_display()}.")
+        if extra and has_transition_perm(method, actor):
+            raise PermissionDenied(
+                f"{TRANSITIONS[name]} withdraws the case's referrals: it needs someone who may "
+                "recall referrals."
+            )
         raise PermissionDenied(f"You may not {TRANSITIONS[name]} this case.")
     source = case.status
     try:
@@ -188,18 +224,18 @@ def case_transition(*, actor, case: Case, name: str) -> Case:
         source=source,
         target=case.status,
     )
-    if name == "recall":
-        for member in case.team.filter(is_active=True, role=CaseTeamMember.Role.PARTNER_AGENT):
-            # Open referrals are withdrawn; completed work leaves the team as completed.
-            state = member.referral_state
-            open_ = state in CaseTeamMember.OPEN_REFERRAL_STATES
-            _deactivate_member(member=member, transition="withdraw" if open_ else None)
+    if name in ("recall", "close"):
+        reason = Referral.WithdrawReason.RECALLED if name == "recall" else None
+        _end_partner_work(
+            actor=actor, case=case, reason=reason or Referral.WithdrawReason.CASE_CLOSED
+        )
     if (
         name == "refer"
+        and auto_route
         and not case.team.filter(is_active=True, role=CaseTeamMember.Role.PARTNER_AGENT).exists()
     ):
-        for hook in after_refer_hooks:
-            hook(case=case, actor=actor)
+        # The Assignment Manager routes the case now, in this transaction.
+        signals.case_needs_partner.send(sender=Case, case=case, actor=actor)
     return case
 
 
@@ -277,24 +313,72 @@ def partner_remove(*, actor, case: Case, partner: PartnerOrganization) -> None:
 
 
 def _sync_managers(*, case: Case, organization: PartnerOrganization) -> None:
+    """The organization's managers see the case while one of its agents is on the team or
+    a referral waits in its intake queue, with the union of those agents' tabs."""
     tabs = set()
     active = case.team.filter(is_active=True, organization=organization)
     for member_tabs in active.values_list("tabs", flat=True):
         tabs.update(member_tabs)
+    intake = Referral.objects.filter(
+        case=case, organization=organization, agent__isnull=True, state=State.PENDING
+    )
+    if intake.exists():
+        tabs.update(organization.default_tabs)
     permissions.sync_organization_managers(
-        organization=organization, case=case, tabs=sorted(tabs) if active.exists() else None
+        organization=organization,
+        case=case,
+        tabs=sorted(tabs) if active.exists() or intake.exists() else None,
     )
 
 
-def _deactivate_member(*, member: CaseTeamMember, transition: str | None) -> None:
-    if transition:
-        getattr(member, transition)()
-        member.responded_at = member.responded_at or timezone.now()
+def _leave_team(*, member: CaseTeamMember) -> None:
+    """The member's access ends at once: off the team, every object permission revoked."""
     member.is_active = False
-    member.save(update_fields=["referral_state", "is_active", "responded_at"])
+    member.save(update_fields=["is_active"])
     permissions.revoke_partner_agent(user=member.user, case=member.case)
     if member.organization_id:
         _sync_managers(case=member.case, organization=member.organization)
+
+
+def referral_due_at(*, organization: PartnerOrganization, hours: int, start=None):
+    """When `hours` business hours of the organization's calendar have passed after `start`
+    (now by default): the due time of a referral."""
+    calendar = BusinessCalendar.for_organization(organization)
+    return calendar.add_business_hours(start or timezone.now(), hours)
+
+
+def _open_referral(
+    *,
+    actor,
+    case: Case,
+    organization: PartnerOrganization,
+    agent_user,
+    response_hours: int | None,
+    routing_decision=None,
+    replaces: Referral | None = None,
+    due_at=None,
+    calendar: BusinessCalendar | None = None,
+    now=None,
+) -> Referral:
+    """A new pending referral, due after its response window in business hours (the
+    organization's default window when none is given), unless `due_at` is given."""
+    now = now or timezone.now()
+    hours = response_hours or organization.default_response_hours
+    if due_at is None:
+        calendar = calendar or BusinessCalendar.for_organization(organization)
+        due_at = calendar.add_business_hours(now, hours)
+    return Referral(
+        case=case,
+        organization=organization,
+        agent=agent_user,
+        state=State.PENDING,
+        requested_by=actor,
+        requested_at=now,
+        due_at=due_at,
+        response_hours=hours,
+        routing_decision=routing_decision,
+        replaces=replaces,
+    )
 
 
 @transaction.atomic
@@ -306,13 +390,17 @@ def case_team_add(
     tabs: list[str] | None = None,
     response_hours: int | None = None,
     event_data: dict | None = None,
+    replaces: Referral | None = None,
+    due_at=None,
 ) -> CaseTeamMember:
     """Add a user to the Case Team and save.
 
-    A partner agent is assigned the case: the referral is pending and unseen (the New
-    asterisk), the agent gets the case's object permissions (details, `work_case` and the
-    tabs chosen, by default the organization's), the organization's managers see it, and
-    the organization is associated with the case (Primary if it is the first)."""
+    A partner agent is referred the case: a new pending `Referral`, due after the response
+    window (`response_hours` business hours of the organization's calendar, by default the
+    organization's own window), unseen (the New asterisk); the agent gets the case's object
+    permissions (details, `work_case` and the tabs chosen, by default the organization's),
+    the organization's managers see it, and the organization is associated with the case
+    (Primary if it is the first)."""
     case = _locked_case(case)
     agent = PartnerAgent.objects.select_related("organization").filter(user=user).first()
     if agent is None:
@@ -330,30 +418,31 @@ def case_team_add(
         raise ValidationError("This partner agent cannot take cases now.")
     if case.status != Case.Status.THIRD_PARTY:
         raise ValidationError("Refer the case to Third-Party before assigning a partner agent.")
+    if response_hours is not None and response_hours < 1:
+        raise ValidationError("The response window is at least one business hour.")
     organization = agent.organization
     tabs = list(organization.default_tabs if tabs is None else tabs)
-    expires_at = timezone.now() + timedelta(hours=response_hours) if response_hours else None
     member = CaseTeamMember.objects.filter(case=case, user=user).first()
-    if member is None:
-        member = CaseTeamMember(
-            case=case,
-            user=user,
-            role=CaseTeamMember.Role.PARTNER_AGENT,
-            organization=organization,
-            referral_state=Referral.PENDING,
-        )
-    elif member.is_active:
+    if member is not None and member.is_active:
         raise ValidationError("This partner agent is already on the Case Team.")
-    else:
-        member.rerefer()
-        member.organization = organization
-        member.decline_reason = ""
-        member.decline_note = ""
-        member.responded_at = None
+    referral = _open_referral(
+        actor=actor,
+        case=case,
+        organization=organization,
+        agent_user=user,
+        response_hours=response_hours,
+        replaces=replaces,
+        due_at=due_at,
+    )
+    referral.save()
+    if member is None:
+        member = CaseTeamMember(case=case, user=user, role=CaseTeamMember.Role.PARTNER_AGENT)
+    member.organization = organization
+    member.referral = referral
+    member.referral_state = referral.state
     member.is_active = True
     member.tabs = tabs
     member.seen_at = None
-    member.expires_at = expires_at
     member.added_by = actor
     member.added_at = timezone.now()
     member.save()
@@ -364,19 +453,23 @@ def case_team_add(
         case=case,
         actor=actor,
         verb=CaseEvent.Verb.TEAM_ADDED,
-        **_agent_added(user=user, organization=organization, tabs=tabs, extra=event_data),
+        **_agent_added(
+            user=user, organization=organization, tabs=tabs, referral=referral, extra=event_data
+        ),
     )
-    _notify("notify_assignment", member=member)
+    notifications.notify_assignment(referral=referral)
     return member
 
 
-def _agent_added(*, user, organization: PartnerOrganization, tabs, extra) -> dict:
+def _agent_added(*, user, organization: PartnerOrganization, tabs, referral, extra) -> dict:
     """The TEAM_ADDED event data of a partner agent (one or many at once)."""
     return {
         "user": user.get_username(),
         "agent": _actor_name(user),
         "organization": organization.name,
         "tabs": tabs,
+        "referral": referral.pk,
+        "due_at": referral.due_at.isoformat(),
         **(extra or {}),
     }
 
@@ -395,11 +488,11 @@ class TeamAssignment:
 @transaction.atomic
 def case_team_add_many(*, actor, assignments: Sequence[TeamAssignment]) -> list[CaseTeamMember]:
     """`case_team_add` of a partner agent on many cases at once, with the same effects (the
-    pending, unseen referral; the agent's object permissions; the organization's managers;
-    the organization associated, Primary if first; one TEAM_ADDED event per case, after its
-    PARTNER_ADDED; the notification) in a fixed number of statements whatever the number
-    of cases (bar one queued task per notification with the database task backend): bulk
-    routing assigns cases by the hundred.
+    pending, unseen referral with its due time; the agent's object permissions; the
+    organization's managers; the organization associated, Primary if first; one TEAM_ADDED
+    event per case, after its PARTNER_ADDED; the notification) in a fixed number of
+    statements whatever the number of cases (bar one queued task per notification with the
+    database task backend): bulk routing assigns cases by the hundred.
 
     Each case at most once, each a Third-Party case on whose team the agent has no row yet,
     not even an inactive one (re-referring a former member goes through `case_team_add`).
@@ -429,8 +522,26 @@ def case_team_add_many(*, actor, assignments: Sequence[TeamAssignment]) -> list[
 
     now = timezone.now()
     by_partner = bool(actor is not None and is_partner_user(actor))
-    members, tabs_of = [], {}
+    calendars: dict[int, BusinessCalendar] = {}
+    referrals = []
     for a in assignments:
+        organization = a.agent.organization
+        if organization.pk not in calendars:
+            calendars[organization.pk] = BusinessCalendar.for_organization(organization)
+        referrals.append(
+            _open_referral(
+                actor=actor,
+                case=a.case,
+                organization=organization,
+                agent_user=a.agent.user,
+                response_hours=a.response_hours,
+                calendar=calendars[organization.pk],
+                now=now,
+            )
+        )
+    Referral.objects.bulk_create(referrals)
+    members, tabs_of = [], {}
+    for a, referral in zip(assignments, referrals, strict=True):
         organization = a.agent.organization
         tabs = list(organization.default_tabs if a.tabs is None else a.tabs)
         tabs_of[a.case.pk] = tabs
@@ -440,11 +551,11 @@ def case_team_add_many(*, actor, assignments: Sequence[TeamAssignment]) -> list[
                 user=a.agent.user,
                 role=CaseTeamMember.Role.PARTNER_AGENT,
                 organization=organization,
-                referral_state=Referral.PENDING,
+                referral=referral,
+                referral_state=referral.state,
                 is_active=True,
                 tabs=tabs,
                 seen_at=None,
-                expires_at=(now + timedelta(hours=a.response_hours) if a.response_hours else None),
                 added_by=actor,
             )
         )
@@ -456,7 +567,7 @@ def case_team_add_many(*, actor, assignments: Sequence[TeamAssignment]) -> list[
     )
     partnered = {case_id for case_id, _ in linked}
     links, events = [], []
-    for a in assignments:
+    for a, referral in zip(assignments, referrals, strict=True):
         case, organization, user = a.case, a.agent.organization, a.agent.user
         if (case.pk, organization.pk) not in linked:
             primary = case.pk not in partnered
@@ -481,7 +592,11 @@ def case_team_add_many(*, actor, assignments: Sequence[TeamAssignment]) -> list[
                 by_partner=by_partner,
                 verb=CaseEvent.Verb.TEAM_ADDED,
                 data=_agent_added(
-                    user=user, organization=organization, tabs=tabs_of[case.pk], extra=a.event_data
+                    user=user,
+                    organization=organization,
+                    tabs=tabs_of[case.pk],
+                    referral=referral,
+                    extra=a.event_data,
                 ),
             )
         )
@@ -505,171 +620,452 @@ def case_team_add_many(*, actor, assignments: Sequence[TeamAssignment]) -> list[
         syncs.append((groups[key[1]], a.case.pk, sorted(union.get(key, ()))))
     permissions.grant_many(agents=[(m.user_id, m.case_id, m.tabs) for m in members], managers=syncs)
     CaseEvent.objects.bulk_create(events)
-    for member in members:
-        _notify("notify_assignment", member=member)
+    for referral in referrals:
+        notifications.notify_assignment(referral=referral)
     return members
 
 
 @transaction.atomic
 def case_team_remove(*, actor, case: Case, user) -> None:
     """Remove a member. A partner agent's open referral is withdrawn and every object
-    permission revoked at once; the row stays as the referral's history."""
+    permission revoked at once; the row stays as the membership's history."""
     case = _locked_case(case)
-    member = case.team.get(user=user, is_active=True)
+    member = case.team.select_related("referral").get(user=user, is_active=True)
     if member.role == CaseTeamMember.Role.OWNER:
         raise ValidationError("The case owner stays on the Case Team.")
     if member.is_partner:
-        state = member.referral_state
-        _deactivate_member(
-            member=member,
-            transition="withdraw" if state in CaseTeamMember.OPEN_REFERRAL_STATES else None,
-        )
+        if member.referral is not None and member.referral.is_open:
+            _withdraw(referral=member.referral, reason=Referral.WithdrawReason.REMOVED)
+        _leave_team(member=member)
     else:
         member.delete()
     _event(case=case, actor=actor, verb=CaseEvent.Verb.TEAM_REMOVED, user=user.get_username())
 
 
-def _locked_member(member: CaseTeamMember) -> CaseTeamMember:
-    # Lock order as in every team change: the case row first, then the member row, so an
-    # answer racing a team change on the same case waits instead of deadlocking. The second
-    # query locks the member row only: PostgreSQL refuses FOR UPDATE on the nullable side of
-    # the outer join to the organization.
-    list(Case.objects.select_for_update().filter(pk=member.case_id).values_list("pk"))
+# Referrals ---------------------------------------------------------------------------------
+
+
+def _locked_referral(referral: Referral) -> Referral:
+    """The referral row, locked, after its case row: the lock order of every team change,
+    so an answer racing a team change on the same case waits instead of deadlocking."""
+    list(Case.objects.select_for_update().filter(pk=referral.case_id).values_list("pk"))
     return (
-        CaseTeamMember.objects.select_for_update(of=("self",))
-        .select_related("case", "organization", "user")
-        .get(pk=member.pk)
+        Referral.objects.select_for_update(of=("self",))
+        .select_related("case", "case__owner", "organization", "agent")
+        .get(pk=referral.pk)
     )
 
 
-def _respond(*, actor, member: CaseTeamMember, transition: str) -> CaseTeamMember:
-    fresh = _locked_member(member)
-    if not fresh.is_active or fresh.referral_state != Referral.PENDING:
-        raise ConflictError(
-            "This referral was changed by someone else: it is now "
-            f"{fresh.get_referral_state_display()}."
-        )
+def _refuse(referral: Referral) -> ConflictError:
+    return ConflictError(
+        f"This referral was changed by someone else: it is now {referral.get_state_display()}."
+    )
+
+
+def _fire(referral: Referral, name: str) -> None:
+    """Fire one transition of the referral, or say plainly why it cannot happen (409)."""
     try:
-        getattr(fresh, transition)()
+        getattr(referral, name)()
     except TransitionNotAllowed as exc:
-        raise ConflictError(str(exc)) from exc
-    fresh.responded_at = timezone.now()
-    return fresh
+        raise _refuse(referral) from exc
 
 
-def _require_work(actor, member: CaseTeamMember) -> None:
-    if actor.pk != member.user_id and not actor.has_perm("cases.work_case", member.case):
+def _save(referral: Referral, *fields: str) -> None:
+    """Save the referral's state (and `fields`) and copy the state to its team row."""
+    try:
+        referral.save(update_fields=["state", *fields])
+    except ConcurrentTransition as exc:
+        raise ConflictError("This referral was changed by someone else.") from exc
+    CaseTeamMember.objects.filter(referral=referral).update(referral_state=referral.state)
+
+
+def _require_partner(actor, referral: Referral) -> None:
+    """Only the referral's own agent, or a partner manager of its organization who works
+    the case, answers and works a referral; anyone else gets 403."""
+    agent = getattr(actor, "partner_agent", None)
+    if agent is None or agent.organization_id != referral.organization_id:
+        raise PermissionDenied
+    if actor.pk == referral.agent_id:
+        return
+    if not (agent.is_manager and actor.has_perm(f"cases.{permissions.WORK_CASE}", referral.case)):
         raise PermissionDenied
 
 
-@transaction.atomic
-def referral_accept(*, actor, member: CaseTeamMember) -> CaseTeamMember:
-    """The partner agent accepts a pending referral (exactly one of concurrent answers wins)."""
-    _require_work(actor, member)
-    member = _respond(actor=actor, member=member, transition="accept")
-    try:
-        member.save(update_fields=["referral_state", "responded_at"])
-    except ConcurrentTransition as exc:
-        raise ConflictError("This referral was changed by someone else.") from exc
-    _event(case=member.case, actor=actor, verb=CaseEvent.Verb.ACCEPTED, agent=_actor_name(actor))
-    _notify("notify_owner", member=member, what="accepted")
-    return member
+def _member_of(referral: Referral) -> CaseTeamMember | None:
+    return CaseTeamMember.objects.filter(referral=referral).select_related("case", "user").first()
+
+
+def _tell_owner(*, referral: Referral, kind: str, text: str) -> None:
+    """The case owner's Inbox item and email about this referral."""
+    inbox.inbox_item_add(user=referral.case.owner, case=referral.case, kind=kind, text=text)
+    notifications.notify_owner(referral=referral, what=kind)
+
+
+def _who(referral: Referral) -> str:
+    if referral.agent is None:
+        return referral.organization.name
+    return f"{_actor_name(referral.agent)} ({referral.organization.name})"
 
 
 @transaction.atomic
-def referral_decline(*, actor, member: CaseTeamMember, reason: str, note: str = "") -> None:
-    """The partner agent declines with a reason; the case leaves the agent's My Cases."""
-    _require_work(actor, member)
-    if reason not in CaseTeamMember.DeclineReason.values:
+def referral_accept(*, actor, referral: Referral) -> Referral:
+    """The partner accepts a pending referral (exactly one of concurrent answers wins)."""
+    referral = _locked_referral(referral)
+    _require_partner(actor, referral)
+    _fire(referral, "accept")
+    referral.responded_at = timezone.now()
+    _save(referral, "responded_at")
+    _event(case=referral.case, actor=actor, verb=CaseEvent.Verb.ACCEPTED, agent=_actor_name(actor))
+    notifications.notify_owner(referral=referral, what="accepted")
+    return referral
+
+
+@transaction.atomic
+def referral_decline(*, actor, referral: Referral, reason: str, note: str = "") -> Referral:
+    """The partner declines with a coded reason; the case leaves the agent's My Cases, the
+    owner is told (Inbox and email) and the case is routed to the next candidate."""
+    if reason not in Referral.DeclineReason.values:
         raise ValidationError("Choose a reason for declining.")
-    if reason == CaseTeamMember.DeclineReason.OTHER and not note.strip():
+    if reason == Referral.DeclineReason.OTHER and not note.strip():
         raise ValidationError("Say why you decline this case.")
-    member = _respond(actor=actor, member=member, transition="decline")
-    member.decline_reason = reason
-    member.decline_note = note.strip()
-    member.is_active = False
-    try:
-        member.save(
-            update_fields=[
-                "referral_state",
-                "responded_at",
-                "decline_reason",
-                "decline_note",
-                "is_active",
-            ]
-        )
-    except ConcurrentTransition as exc:
-        raise ConflictError("This referral was changed by someone else.") from exc
-    permissions.revoke_partner_agent(user=member.user, case=member.case)
-    _sync_managers(case=member.case, organization=member.organization)
+    referral = _locked_referral(referral)
+    _require_partner(actor, referral)
+    _fire(referral, "decline")
+    referral.responded_at = referral.completed_at = timezone.now()
+    referral.reason, referral.reason_note = reason, note.strip()
+    _save(referral, "responded_at", "completed_at", "reason", "reason_note")
+    member = _member_of(referral)
+    if member is not None:
+        _leave_team(member=member)
     _event(
-        case=member.case,
+        case=referral.case,
         actor=actor,
         verb=CaseEvent.Verb.DECLINED,
-        agent=_actor_name(member.user),
-        reason=member.get_decline_reason_display(),
-        note=member.decline_note,
+        agent=_actor_name(referral.agent) if referral.agent else "",
+        reason=referral.get_reason_display(),
+        note=referral.reason_note,
     )
-    _notify("notify_owner", member=member, what="declined")
+    _tell_owner(
+        referral=referral,
+        kind=InboxItem.Kind.DECLINED,
+        text=f"{_who(referral)} declined: {referral.get_reason_display()}",
+    )
+    notifications.reroute_after_decline(referral=referral)
+    return referral
 
 
 @transaction.atomic
-def referral_expire(*, member: CaseTeamMember) -> bool:
-    """Expire a pending referral past its window (idempotent: False if nothing to do)."""
-    fresh = _locked_member(member)
-    if fresh.referral_state != Referral.PENDING or not fresh.is_active:
+def referral_start(*, actor, referral: Referral) -> Referral:
+    """Work on an accepted referral has begun."""
+    referral = _locked_referral(referral)
+    _require_partner(actor, referral)
+    _fire(referral, "start")
+    referral.started_at = timezone.now()
+    _save(referral, "started_at")
+    _event(case=referral.case, actor=actor, verb=CaseEvent.Verb.STARTED, agent=_actor_name(actor))
+    return referral
+
+
+@transaction.atomic
+def referral_waitlist(
+    *, actor, referral: Referral, review_at, position: int | None = None, note: str = ""
+) -> Referral:
+    """The partner cannot start yet: on the waitlist until `review_at`, the clock stopped.
+    A review date that passes without action makes the referral overdue."""
+    if review_at is None or review_at <= timezone.now():
+        raise ValidationError("Choose a review date in the future.")
+    if position is not None and position < 1:
+        raise ValidationError("A waitlist position starts at 1.")
+    referral = _locked_referral(referral)
+    _require_partner(actor, referral)
+    _fire(referral, "waitlist")
+    referral.review_at, referral.waitlist_position = review_at, position
+    referral.reason_note = note.strip()
+    referral.responded_at = referral.responded_at or timezone.now()
+    _save(referral, "review_at", "waitlist_position", "reason_note", "responded_at")
+    _event(
+        case=referral.case,
+        actor=actor,
+        verb=CaseEvent.Verb.WAITLISTED,
+        agent=_actor_name(actor),
+        review_at=review_at.isoformat(),
+        position=position,
+    )
+    return referral
+
+
+@transaction.atomic
+def referral_resume(*, actor, referral: Referral) -> Referral:
+    """Off the waitlist: the partner works the case."""
+    referral = _locked_referral(referral)
+    _require_partner(actor, referral)
+    _fire(referral, "resume")
+    referral.review_at = None
+    referral.started_at = referral.started_at or timezone.now()
+    _save(referral, "review_at", "started_at")
+    _event(case=referral.case, actor=actor, verb=CaseEvent.Verb.RESUMED, agent=_actor_name(actor))
+    return referral
+
+
+def contact_attempts(*, referral: Referral):
+    """The logged attempts to reach the client during this referral: the partner's
+    Activities of type call, visit or letter on the case since it was referred."""
+    return Activity.objects.filter(
+        case_id=referral.case_id,
+        by_partner=True,
+        type__in=Activity.CONTACT_TYPES,
+        created_at__gte=referral.requested_at,
+    ).order_by("created_at", "pk")
+
+
+@transaction.atomic
+def referral_complete(*, actor, referral: Referral, outcome: str, note: str) -> Referral:
+    """The partner finished the work: an outcome code and a note. "Could not contact the
+    client" needs at least three logged contact attempts."""
+    if outcome not in Referral.Outcome.values or outcome == Referral.Outcome.NOT_RECORDED:
+        raise ValidationError("Choose the outcome.")
+    if not note.strip():
+        raise ValidationError("Say what was done for the client.")
+    referral = _locked_referral(referral)
+    _require_partner(actor, referral)
+    if not can_proceed(referral.complete):
+        raise _refuse(referral)  # the state first: its rules mean nothing on a pending one
+    if outcome == Referral.Outcome.COULD_NOT_CONTACT:
+        attempts = contact_attempts(referral=referral).count()
+        if attempts < Referral.CONTACT_ATTEMPTS_REQUIRED:
+            raise ValidationError(
+                f"“Could not contact the client” needs at least "
+                f"{Referral.CONTACT_ATTEMPTS_REQUIRED} logged contact attempts (calls, visits "
+                f"or letters in Activities); {attempts} logged so far."
+            )
+    _fire(referral, "complete")
+    referral.completed_at = timezone.now()
+    referral.outcome, referral.outcome_note = outcome, note.strip()
+    _save(referral, "completed_at", "outcome", "outcome_note")
+    _event(
+        case=referral.case,
+        actor=actor,
+        verb=CaseEvent.Verb.COMPLETED,
+        agent=_actor_name(actor),
+        outcome=referral.get_outcome_display(),
+        note=referral.outcome_note,
+    )
+    _tell_owner(
+        referral=referral,
+        kind=InboxItem.Kind.COMPLETED,
+        text=f"{_who(referral)} completed: {referral.get_outcome_display()}",
+    )
+    return referral
+
+
+@transaction.atomic
+def referral_fail(*, actor, referral: Referral, reason: str, note: str = "") -> Referral:
+    """The partner could not help: a coded reason. The case owner decides what next."""
+    if reason not in Referral.FailReason.values:
+        raise ValidationError("Choose why you could not help.")
+    if reason == Referral.FailReason.OTHER and not note.strip():
+        raise ValidationError("Say why you could not help.")
+    referral = _locked_referral(referral)
+    _require_partner(actor, referral)
+    _fire(referral, "fail")
+    referral.completed_at = timezone.now()
+    referral.reason, referral.reason_note = reason, note.strip()
+    _save(referral, "completed_at", "reason", "reason_note")
+    _event(
+        case=referral.case,
+        actor=actor,
+        verb=CaseEvent.Verb.COULD_NOT_HELP,
+        agent=_actor_name(actor),
+        reason=referral.get_reason_display(),
+        note=referral.reason_note,
+    )
+    _tell_owner(
+        referral=referral,
+        kind=InboxItem.Kind.FAILED,
+        text=f"{_who(referral)} could not help: {referral.get_reason_display()}",
+    )
+    return referral
+
+
+@transaction.atomic
+def referral_expire(*, referral: Referral, now=None) -> bool:
+    """Expire a pending referral past its due time (idempotent: False if nothing to do).
+    Re-routing or escalation is the caller's (the expiry job's) next step."""
+    now = now or timezone.now()
+    referral = _locked_referral(referral)
+    if referral.state != State.PENDING or referral.due_at > now:
         return False
-    _deactivate_member(member=fresh, transition="expire")
-    _event(case=fresh.case, actor=None, verb=CaseEvent.Verb.EXPIRED, agent=_actor_name(fresh.user))
-    _notify("notify_owner", member=fresh, what="expired")
+    _fire(referral, "expire")
+    referral.completed_at = now
+    _save(referral, "completed_at")
+    member = _member_of(referral)
+    if member is not None:
+        _leave_team(member=member)
+    if referral.agent is None:
+        _sync_managers(case=referral.case, organization=referral.organization)
+    _event(case=referral.case, actor=None, verb=CaseEvent.Verb.EXPIRED, agent=_who(referral))
+    notifications.notify_owner(referral=referral, what="expired")
     return True
 
 
-@transaction.atomic
-def referral_complete(*, actor, member: CaseTeamMember) -> CaseTeamMember:
-    """The partner agent marks accepted work completed."""
-    _require_work(actor, member)
-    fresh = _locked_member(member)
-    if fresh.referral_state != Referral.ACCEPTED:
-        raise ConflictError("Only an accepted referral can be completed.")
-    fresh.complete()
-    fresh.save(update_fields=["referral_state"])
-    _event(case=fresh.case, actor=actor, verb=CaseEvent.Verb.COMPLETED)
-    return fresh
+def _withdraw(*, referral: Referral, reason: str, actor=None, note: str = "") -> None:
+    """Withdraw an open referral (case row already locked by the caller)."""
+    _fire(referral, "withdraw")
+    referral.completed_at = timezone.now()
+    referral.reason, referral.reason_note = reason, note
+    _save(referral, "completed_at", "reason", "reason_note")
+    _event(
+        case=referral.case,
+        actor=actor,
+        verb=CaseEvent.Verb.WITHDRAWN,
+        agent=_who(referral),
+        reason=Referral.WithdrawReason(reason).label,
+    )
+
+
+def _end_partner_work(*, actor, case: Case, reason: str) -> None:
+    """Close and Recall: every open referral of the case is withdrawn and every partner
+    leaves the team (finished referrals included), their object permissions revoked."""
+    open_ = case.referrals.filter(state__in=Referral.OPEN_STATES).select_related(
+        "case", "organization", "agent"
+    )
+    organizations = set()
+    for referral in open_.select_for_update(of=("self",)):
+        _withdraw(referral=referral, reason=reason, actor=actor)
+        organizations.add(referral.organization)
+    members = case.team.filter(is_active=True, role=CaseTeamMember.Role.PARTNER_AGENT)
+    for member in members.select_related("case", "user", "organization"):
+        _leave_team(member=member)
+        organizations.discard(member.organization)
+    for organization in organizations:
+        _sync_managers(case=case, organization=organization)
 
 
 @transaction.atomic
-def referral_reassign(*, actor, member: CaseTeamMember, to_user) -> CaseTeamMember:
-    """A partner manager moves a referral to another agent of the same organization."""
+def referral_reassign(*, actor, referral: Referral, to_user) -> CaseTeamMember:
+    """A partner manager moves an open referral to another agent of the organization.
+
+    The old referral is withdrawn ("reassigned") and a new one opened that replaces it.
+    A pending referral keeps its deadline (the remaining business hours are the same, in
+    the same organization's calendar); an accepted one, or one whose deadline has passed,
+    gets the organization's default response window from now."""
     agent = getattr(actor, "partner_agent", None)
-    fresh = _locked_member(member)
+    referral = _locked_referral(referral)
+    if agent is None or not agent.is_manager or agent.organization_id != referral.organization_id:
+        raise PermissionDenied
     target = PartnerAgent.objects.filter(user=to_user).first()
     if (
-        agent is None
-        or not agent.is_manager
-        or agent.organization_id != fresh.organization_id
-        or not fresh.is_active
+        target is None
+        or target.organization_id != referral.organization_id
+        or not to_user.is_active
     ):
-        raise PermissionDenied
-    if target is None or target.organization_id != fresh.organization_id or not to_user.is_active:
         raise ValidationError("Choose an active agent of your organization.")
-    if to_user.pk == fresh.user_id:
+    if to_user.pk == referral.agent_id:
         raise ValidationError("The case is already assigned to this agent.")
-    if fresh.referral_state not in CaseTeamMember.OPEN_REFERRAL_STATES:
+    if not referral.is_open:
         raise ConflictError("Only an open referral can be reassigned.")
-    case = _locked_case(fresh.case)
-    _deactivate_member(member=fresh, transition="withdraw")
+    now = timezone.now()
+    keep = referral.state == State.PENDING and referral.due_at > now
+    due_at = referral.due_at if keep else None
+    member = _member_of(referral)
+    tabs = member.tabs if member is not None else None
+    from_name = _who(referral)
+    _withdraw(referral=referral, reason=Referral.WithdrawReason.REASSIGNED, actor=actor)
+    if member is not None:
+        _leave_team(member=member)
     new_member = case_team_add(
-        actor=actor, case=case, user=to_user, tabs=fresh.tabs, event_data={"reassigned": True}
+        actor=actor,
+        case=referral.case,
+        user=to_user,
+        tabs=tabs,
+        response_hours=referral.response_hours,
+        event_data={"reassigned": True},
+        replaces=referral,
+        due_at=due_at,
     )
+    _event(
+        case=referral.case,
+        actor=actor,
+        verb=CaseEvent.Verb.REASSIGNED,
+        from_agent=from_name,
+        to_agent=_actor_name(to_user),
+        kept_deadline=keep,
+    )
+    return new_member
+
+
+@transaction.atomic
+def referral_to_organization(
+    *, actor, case: Case, organization: PartnerOrganization, response_hours: int | None = None
+) -> Referral:
+    """Refer a Third-Party case to an organization rather than one agent: the referral
+    waits, due, in the intake queue of the organization's partner managers, who see the
+    case and assign it to one of their agents (`referral_assign`)."""
+    if not actor.has_perm("cases.refer_case"):
+        raise PermissionDenied("You may not refer cases.")
+    case = _locked_case(case)
+    if case.status != Case.Status.THIRD_PARTY:
+        raise ValidationError("Refer the case to Third-Party before referring it to a partner.")
+    if not organization.active:
+        raise ValidationError("This partner organization is not active.")
+    if response_hours is not None and response_hours < 1:
+        raise ValidationError("The response window is at least one business hour.")
+    if case.referrals.filter(
+        organization=organization, agent__isnull=True, state=State.PENDING
+    ).exists():
+        raise ValidationError("This organization already has the case in its intake queue.")
+    referral = _open_referral(
+        actor=actor,
+        case=case,
+        organization=organization,
+        agent_user=None,
+        response_hours=response_hours,
+    )
+    referral.save()
+    _partner_add(actor=actor, case=case, partner=organization)
+    organization_managers_group(organization)
+    _sync_managers(case=case, organization=organization)
     _event(
         case=case,
         actor=actor,
-        verb=CaseEvent.Verb.REASSIGNED,
-        from_agent=_actor_name(fresh.user),
-        to_agent=_actor_name(to_user),
+        verb=CaseEvent.Verb.REFERRED,
+        organization=organization.name,
+        referral=referral.pk,
+        due_at=referral.due_at.isoformat(),
     )
-    return new_member
+    return referral
+
+
+@transaction.atomic
+def referral_assign(*, actor, referral: Referral, to_user) -> CaseTeamMember:
+    """A partner manager assigns a referral of the intake queue to one of the
+    organization's agents: the agent joins the Case Team and the referral, still due at
+    the same time, is theirs to answer."""
+    agent = getattr(actor, "partner_agent", None)
+    referral = _locked_referral(referral)
+    if agent is None or not agent.is_manager or agent.organization_id != referral.organization_id:
+        raise PermissionDenied
+    if referral.agent_id is not None or referral.state != State.PENDING:
+        raise ConflictError("This referral is no longer waiting in the intake queue.")
+    target = PartnerAgent.objects.filter(user=to_user).select_related("organization").first()
+    if (
+        target is None
+        or target.organization_id != referral.organization_id
+        or not to_user.is_active
+    ):
+        raise ValidationError("Choose an active agent of your organization.")
+    if referral.case.team.filter(user=to_user, is_active=True).exists():
+        raise ValidationError("This agent is already on the Case Team.")
+    _withdraw(referral=referral, reason=Referral.WithdrawReason.REASSIGNED, actor=actor)
+    return case_team_add(
+        actor=actor,
+        case=referral.case,
+        user=to_user,
+        response_hours=referral.response_hours,
+        event_data={"from_intake": True},
+        replaces=referral,
+        due_at=referral.due_at,
+    )
 
 
 @transaction.atomic
@@ -706,6 +1102,39 @@ RECORD_FIELDS = {
 }
 
 
+def _partner_records_work(*, actor, case: Case) -> None:
+    """A partner records work only on an open Third-Party case whose referral (their own,
+    or for a partner manager one of the organization's) is accepted or in progress; the
+    first record on an accepted referral puts it in progress. Raises ValidationError with
+    the reason otherwise (a pending referral is answered first)."""
+    # The case as it is now, not as the caller read it: a case closed since takes no work.
+    status = Case.objects.filter(pk=case.pk).values_list("status", flat=True).first()
+    if status != Case.Status.THIRD_PARTY:
+        label = Case.Status(status).label if status else "gone"
+        raise ValidationError(f"This case is {label}: it takes no more work.")
+    agent = getattr(actor, "partner_agent", None)
+    mine = Referral.objects.filter(case=case, state__in=Referral.OPEN_STATES)
+    if agent is not None and agent.is_manager:
+        mine = mine.filter(organization_id=agent.organization_id)
+    else:
+        mine = mine.filter(agent=actor)
+    referral = mine.order_by("-requested_at", "-pk").first()
+    if referral is None or not referral.is_working:
+        state = referral.get_state_display().lower() if referral else "not open"
+        raise ValidationError(
+            f"Your referral is {state}: accept it before you record work."
+            if referral is not None and referral.state == State.PENDING
+            else f"Your referral is {state}: it takes no work now."
+        )
+    if referral.state == State.ACCEPTED and referral.agent_id == actor.pk:
+        referral = _locked_referral(referral)
+        if referral.state == State.ACCEPTED:
+            _fire(referral, "start")
+            referral.started_at = timezone.now()
+            _save(referral, "started_at")
+            _event(case=case, actor=actor, verb=CaseEvent.Verb.STARTED, agent=_actor_name(actor))
+
+
 def next_service_request_number() -> str:
     last = ServiceRequest.objects.aggregate(m=Max("number"))["m"]
     sequence = int(last.rsplit("-", 1)[1]) + 1 if last else 1
@@ -732,6 +1161,8 @@ def record_add(*, actor, case: Case, kind: str, shared_with_partners: bool = Fal
     if unknown:
         raise TypeError(f"Not {kind} fields: {sorted(unknown)}")
     by_partner = is_partner_user(actor)
+    if by_partner:
+        _partner_records_work(actor=actor, case=case)
     extra = {}
     if kind == "servicerequests":
         extra["number"] = next_service_request_number()
@@ -766,6 +1197,8 @@ def record_update(*, actor, record, **fields):
     unknown = set(fields) - allowed
     if unknown:
         raise TypeError(f"Not editable: {sorted(unknown)}")
+    if is_partner_user(actor):
+        _partner_records_work(actor=actor, case=record.case)
     changed = [name for name, value in fields.items() if getattr(record, name) != value]
     for name in changed:
         setattr(record, name, fields[name])
@@ -827,11 +1260,13 @@ def attachment_add(
     """Store an uploaded file under a generated name in private storage and record it.
     If anything fails the transaction rolls back and the stored file is removed."""
     name, content_type = validate_upload(upload)
+    by_partner = is_partner_user(actor)
+    if by_partner:
+        _partner_records_work(actor=actor, case=case)
     digest = hashlib.sha256()
     for chunk in upload.chunks():
         digest.update(chunk)
     upload.seek(0)
-    by_partner = is_partner_user(actor)
     attachment = Attachment(
         case=case,
         author=actor,
@@ -887,17 +1322,6 @@ def attachment_downloaded(*, actor, attachment: Attachment) -> None:
         record_id=attachment.pk,
         title=attachment.original_name[:80],
     )
-
-
-# Notifications (filled in by the routing module) --------------------------------------------
-
-notification_handlers: dict[str, Callable[..., None]] = {}
-
-
-def _notify(kind: str, **kwargs) -> None:
-    handler = notification_handlers.get(kind)
-    if handler is not None:
-        handler(**kwargs)
 
 
 def program_get_or_create(*, code: str, name: str) -> Program:

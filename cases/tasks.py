@@ -15,22 +15,22 @@ from django_tasks import task
 def send_notification(
     *,
     kind: str,
-    member_id: int | None = None,
+    referral_id: int | None = None,
     case_id: int | None = None,
     decision_id: int | None = None,
 ) -> bool:
     """Send one referral email (see cases.notifications)."""
     from .notifications import deliver
 
-    return deliver(kind=kind, member_id=member_id, case_id=case_id, decision_id=decision_id)
+    return deliver(kind=kind, referral_id=referral_id, case_id=case_id, decision_id=decision_id)
 
 
 @task()
-def reroute_after_decline(*, member_id: int) -> str:
+def reroute_after_decline(*, referral_id: int) -> str:
     """After a decline committed: route the case to the next candidate or escalate."""
     from .routing import referral_after_decline
 
-    decision = referral_after_decline(member_id=member_id)
+    decision = referral_after_decline(referral_id=referral_id)
     return decision.outcome if decision else "nothing to do"
 
 

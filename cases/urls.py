@@ -1,6 +1,7 @@
 from django.urls import include, path
 
 from . import routing_views, views
+from .inbox import views as inbox_views
 
 app_name = "cases"
 
@@ -10,6 +11,8 @@ urlpatterns = [
     path("", include(routing_views.urlpatterns)),
     path("new/", views.case_new, name="new"),
     path("referrals/", views.referrals, name="referrals"),
+    # The case owner's Inbox: /cases/inbox/... (before the <int:pk> patterns).
+    path("", include(inbox_views.urlpatterns)),
     # One case: the page (Details tab) and each view tab at its own URL.
     path("<int:pk>/", views.case_detail, name="detail"),
     path("<int:pk>/edit/", views.case_edit, name="edit"),

@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.text import capfirst
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from casesite import form_tokens
 from casesite.roles import agency_required
@@ -37,7 +37,7 @@ from .forms import (
     TeamAddForm,
     person_label,
 )
-from .models import Case, CaseEvent, CaseTeamMember, ServiceRequest
+from .models import Case, CaseEvent, CaseTeamMember, Referral, ServiceRequest
 from .routing import latest_routing_decision
 
 PER_PAGE = 25
@@ -106,24 +106,34 @@ TRANSITION_STYLE = {
 }
 
 Verb = CaseEvent.Verb
+# Events that change a referral's state: the header's Referral fact and the Case Team.
+REFERRAL_VERBS = {
+    Verb.TEAM_ADDED,
+    Verb.TEAM_REMOVED,
+    Verb.ACCEPTED,
+    Verb.DECLINED,
+    Verb.EXPIRED,
+    Verb.STARTED,
+    Verb.WAITLISTED,
+    Verb.RESUMED,
+    Verb.COMPLETED,
+    Verb.COULD_NOT_HELP,
+    Verb.WITHDRAWN,
+    Verb.REFERRED,
+    Verb.REASSIGNED,
+    Verb.ESCALATED,
+}
 # What a new event may change on an open case page (live oversight refreshes only that).
 HEADER_VERBS = {
     Verb.TRANSITION,
     Verb.PARTNER_ADDED,
     Verb.PARTNER_PRIMARY,
     Verb.PARTNER_REMOVED,
-    Verb.TEAM_ADDED,
+    *REFERRAL_VERBS,
 }
 TEAM_VERBS = {
     Verb.TRANSITION,
-    Verb.TEAM_ADDED,
-    Verb.TEAM_REMOVED,
-    Verb.ACCEPTED,
-    Verb.DECLINED,
-    Verb.EXPIRED,
-    Verb.COMPLETED,
-    Verb.REASSIGNED,
-    Verb.ESCALATED,
+    *REFERRAL_VERBS,
     Verb.ROUTED,
     Verb.VIEWED,
 }
@@ -405,6 +415,7 @@ def _header_context(user, case: Case) -> dict:
         "transitions": _transitions(user, case),
         "primary_partner": next((link.partner for link in partners if link.is_primary), None),
         "partner_count": len(partners),
+        "header_referral": selectors.case_current_referral(case=case),
     }
 
 
@@ -445,6 +456,7 @@ def _tab_context(request, case: Case, tab: AgencyTab, bound) -> dict:
         )
         return {
             "members": list(selectors.case_team(case=case)),
+            "referrals": list(selectors.case_referrals(case=case)[:50]),
             "team_form": form,
             "routing_decision": latest_routing_decision(case=case),
         }
@@ -602,16 +614,22 @@ def team_add(request, pk):
         user = form.cleaned_data["user"]
         try:
             member = services.case_team_add(
-                actor=request.user, case=case, user=user, tabs=form.cleaned_data["tabs"]
+                actor=request.user,
+                case=case,
+                user=user,
+                tabs=form.cleaned_data["tabs"],
+                response_hours=form.cleaned_data["response_hours"],
             )
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
             if member.is_partner:
+                due = timezone.localtime(member.referral.due_at)
                 messages.success(
                     request,
-                    f"{person_label(user)} added to the Case Team: the referral is pending "
-                    "and the case is in the agent's My Cases.",
+                    f"{person_label(user)} added to the Case Team: the referral is pending, "
+                    f"due {due:%b %-d, %Y %-I:%M %p}, and the case is in the agent's My Cases. "
+                    "The agent has been told by email.",
                 )
             else:
                 messages.success(request, f"{person_label(user)} added to the Case Team.")
@@ -634,7 +652,7 @@ def team_remove(request, pk, user_pk):
     else:
         withdrawn = (
             "; the pending referral was withdrawn"
-            if member.referral_state == CaseTeamMember.Referral.PENDING
+            if member.referral_state == Referral.State.PENDING
             else ""
         )
         messages.success(
@@ -759,6 +777,7 @@ def case_live(request, pk):
         }
     elif open_tab == "team" and verbs & TEAM_VERBS:
         context["members"] = list(selectors.case_team(case=case))
+        context["referrals"] = list(selectors.case_referrals(case=case)[:50])
     elif open_tab == "partners" and verbs & PARTNER_VERBS:
         context["partners"] = list(selectors.case_partners(case=case))
     elif open_tab == "history":
@@ -771,16 +790,28 @@ def case_live(request, pk):
 REFERRAL_STATES = (
     ("", "All Third-Party cases"),
     ("pending", "Pending"),
+    ("overdue", "Overdue"),
     ("accepted", "Accepted"),
+    ("in_progress", "In progress"),
+    ("waitlisted", "Waitlisted"),
+    ("escalated", "Escalated to the owner"),
+    ("completed_week", "Completed this week"),
     ("unassigned", "No partner agent"),
 )
 
 
 @agency_required
+@require_GET
 def referrals(request):
+    """The Referrals board. It polls itself: `since` is the newest event when the page was
+    drawn, and while no case has a newer one the answer is 204 (one index lookup)."""
     state = request.GET.get("state", "")
     if state not in selectors.REFERRAL_BOARD_STATES:
         state = ""
+    cursor = selectors.latest_event_id()
+    since = request.GET.get("since", "")
+    if request.htmx and since.isdigit() and int(since) >= cursor:
+        return HttpResponse(status=204)
     board = selectors.agency_referral_board(user=request.user, state=state)
     page, pagination = _paginate(
         board,
@@ -817,5 +848,9 @@ def referrals(request):
         "state": state,
         "states": REFERRAL_STATES,
         "stale_after": STALE_AFTER_DAYS,
+        "cursor": cursor,
+        "probe_url": reverse("cases:referrals")
+        + "?"
+        + urlencode({"state": state, "page": page.number, "since": cursor}),
     }
     return render(request, "cases/referrals.html", context)

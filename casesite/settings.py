@@ -97,6 +97,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "csp.context_processors.nonce",
                 "casesite.context_processors.roles",
+                "cases.inbox.context_processors.inbox",
             ],
         },
     },
@@ -113,7 +114,16 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite cannot share one connection between threads of the live test server.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # The web server and the task worker write to one file (`make run`). WAL lets readers
+    # go on while one writes; IMMEDIATE takes the write lock at BEGIN, so a transaction that
+    # reads then writes waits its turn (busy timeout, seconds) instead of failing to upgrade
+    # its lock with "database is locked", which no timeout can resolve. An in-memory test
+    # database ignores the WAL pragma.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        transaction_mode="IMMEDIATE",
+        timeout=20,
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [

@@ -5,18 +5,21 @@ record is shared and anything else come from the server (the services force them
 forged POST field has nowhere to go.
 """
 
+from datetime import datetime, time
+
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
 
 from cases import services
-from cases.models import Activity, CaseTeamMember, ServiceRequest
+from cases.models import Activity, CaseTeamMember, Referral, ServiceRequest
 from casesite.forms import UswdsFormMixin
 
 from . import selectors
 
-DeclineReason = CaseTeamMember.DeclineReason
+DeclineReason = Referral.DeclineReason
 
 
 class MyCasesFilterForm(UswdsFormMixin, forms.Form):
@@ -81,6 +84,98 @@ class DeclineForm(UswdsFormMixin, forms.Form):
         if cleaned.get("reason") == DeclineReason.OTHER and not cleaned.get("note", "").strip():
             self.add_error("note", "Say why you decline this case.")
         return cleaned
+
+
+class WaitlistForm(UswdsFormMixin, forms.Form):
+    """Put a referral on the waitlist until a review date (the clock stops until then)."""
+
+    review_on = forms.DateField(
+        label="Review date",
+        help_text="The day you will look at this referral again.",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    position = forms.IntegerField(
+        label="Waitlist position (optional)", required=False, min_value=1, max_value=100_000
+    )
+    note = forms.CharField(
+        label="Note for the agency (optional)",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def clean_review_on(self):
+        review_on = self.cleaned_data["review_on"]
+        if review_on <= timezone.localdate():
+            raise ValidationError("Choose a review date after today.")
+        return review_on
+
+    def review_at(self):
+        """The review date's start of the business day, in the site's time zone."""
+        moment = datetime.combine(self.cleaned_data["review_on"], time(9, 0))
+        return timezone.make_aware(moment)
+
+
+class CompleteForm(UswdsFormMixin, forms.Form):
+    """Complete a referral: the outcome code and a note of what was done."""
+
+    outcome = forms.ChoiceField(
+        label="Outcome",
+        choices=[c for c in Referral.Outcome.choices if c[0] != Referral.Outcome.NOT_RECORDED],
+        widget=forms.RadioSelect,
+    )
+    note = forms.CharField(
+        label="What was done for the client",
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["outcome"].widget.attrs["class"] = "usa-radio__input"
+
+
+class FailForm(UswdsFormMixin, forms.Form):
+    """Close an accepted referral as "could not help", with a coded reason."""
+
+    reason = forms.ChoiceField(
+        label="Why you could not help",
+        choices=Referral.FailReason.choices,
+        widget=forms.RadioSelect,
+    )
+    note = forms.CharField(
+        label="Explain (required for Other)",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].widget.attrs["class"] = "usa-radio__input"
+
+    def clean(self):
+        cleaned = super().clean()
+        other = cleaned.get("reason") == Referral.FailReason.OTHER
+        if other and not cleaned.get("note", "").strip():
+            self.add_error("note", "Say why you could not help.")
+        return cleaned
+
+
+class AssignForm(UswdsFormMixin, forms.Form):
+    """A partner manager assigns a referral of the intake queue to one of their agents."""
+
+    to_user = forms.TypedChoiceField(label="Assign to", coerce=int)
+
+    def __init__(self, *args, agents, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["to_user"].choices = [("", "- Select an agent -")] + [
+            (agent.user_id, agent_name(agent.user)) for agent in agents
+        ]
+        self._agents = {agent.user_id: agent.user for agent in agents}
+
+    def clean_to_user(self):
+        return self._agents[self.cleaned_data["to_user"]]
 
 
 class ReassignForm(UswdsFormMixin, forms.Form):

@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import (
+    Count,
     Expression,
     F,
     Func,
@@ -27,20 +28,24 @@ from django.db.models import (
     Subquery,
     TextField,
 )
+from django.http import Http404
 from django.utils import timezone
 from django.utils.dates import MONTHS_3
 
 from cases import selectors
-from cases.models import Case, CaseTeamMember, Program
+from cases.models import Case, CaseTeamMember, Program, Referral
 from casesite.links import pk_url
 from partners.models import PartnerAgent
 
 PER_PAGE = 25
 # Referral states a case on My Cases can be in (declined, expired and withdrawn ones leave).
 MY_CASES_STATES = (
-    CaseTeamMember.Referral.PENDING,
-    CaseTeamMember.Referral.ACCEPTED,
-    CaseTeamMember.Referral.COMPLETED,
+    Referral.State.PENDING,
+    Referral.State.ACCEPTED,
+    Referral.State.IN_PROGRESS,
+    Referral.State.WAITLISTED,
+    Referral.State.COMPLETED,
+    Referral.State.COULD_NOT_HELP,
 )
 # Sort keys of My Cases and their fields. Ascending puts empty values first, so that "new"
 # ascending lists the new cases (never opened: no seen_at) first.
@@ -72,7 +77,7 @@ _ROW_FIELDS = (
 )
 _AGENT_FIELDS = ("user__first_name", "user__last_name", "user__username")
 _STATUS_LABELS = dict(Case.Status.choices)
-_REFERRAL_LABELS = dict(CaseTeamMember.Referral.choices)
+_REFERRAL_LABELS = dict(Referral.State.choices)
 
 
 class ProgramChoices(Expression):
@@ -124,6 +129,18 @@ def new_memberships(*, user) -> QuerySet[CaseTeamMember]:
     """The rows of My Cases that carry the New asterisk: assignments not opened yet by
     their agent (for a partner manager, by the agent of each row)."""
     return selectors.memberships_for_partner(user=user).filter(seen_at__isnull=True)
+
+
+def my_cases_version(*, user) -> str:
+    """What the unfiltered My Cases of a partner user looks like, in two small counts (its
+    cases and its New ones): the live probe compares it with the page's to answer 204 when
+    nothing changed. A referral added, answered elsewhere, withdrawn, expired or reassigned
+    changes one of them; one query, counted from the partial indexes."""
+    scope = selectors.memberships_for_partner(user=user)
+    row = scope.order_by().aggregate(
+        total=Count("pk"), new=Count("pk", filter=Q(seen_at__isnull=True))
+    )
+    return f"{row['total']}-{row['new']}"
 
 
 def new_case_count(*, user) -> Subquery:
@@ -444,5 +461,41 @@ def organization_agents(*, agent: PartnerAgent, case: Case) -> QuerySet[PartnerA
             member_id=Subquery(on_case.values("pk")[:1]),
             member_state=Subquery(on_case.values("referral_state")[:1]),
         )
+        .order_by("user__first_name", "user__last_name", "user__username")
+    )
+
+
+def intake_queue(*, agent: PartnerAgent) -> QuerySet[Referral]:
+    """The referrals waiting in a partner manager's organization's intake queue (referred
+    to the organization, no agent yet), due first. Nobody else has an intake queue."""
+    if agent is None or not agent.is_manager or not agent.user.is_active:
+        return Referral.objects.none()
+    return (
+        Referral.objects.filter(
+            organization_id=agent.organization_id, agent__isnull=True, state=Referral.State.PENDING
+        )
+        .select_related("case", "case__program", "organization")
+        .prefetch_related("organization__closures")
+        .defer(*(f"case__{name}" for name in Case.INTERNAL_FIELDS))
+        .order_by("due_at", "pk")
+    )
+
+
+def intake_referral_or_404(*, agent: PartnerAgent, pk) -> Referral:
+    referral = intake_queue(agent=agent).filter(pk=pk).first()
+    if referral is None:
+        raise Http404
+    return referral
+
+
+def organization_assignable_agents(*, agent: PartnerAgent) -> QuerySet[PartnerAgent]:
+    """The active agents of a partner manager's organization who can be assigned a case."""
+    return (
+        PartnerAgent.objects.filter(
+            organization_id=agent.organization_id,
+            role=PartnerAgent.Role.AGENT,
+            user__is_active=True,
+        )
+        .select_related("user")
         .order_by("user__first_name", "user__last_name", "user__username")
     )

@@ -13,6 +13,13 @@ urlpatterns = [
     path("cases/<int:pk>/decline/", views.referral_decline, name="decline"),
     path("cases/<int:pk>/reassign/", views.referral_reassign, name="reassign"),
     path(
+        "cases/<int:pk>/referral/<slug:action>/",
+        views.referral_action,
+        name="referral_action",
+    ),
+    path("intake/", views.intake, name="intake"),
+    path("intake/<int:referral_pk>/assign/", views.intake_assign, name="intake_assign"),
+    path(
         "cases/<int:pk>/attachments/<int:attachment_pk>/download/",
         views.attachment_download,
         name="attachment_download",

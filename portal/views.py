@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordResetForm, SetPasswordForm
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, QueryDict
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from cases import selectors as case_selectors
 from cases import services
 from cases.downloads import attachment_response
-from cases.models import Case, CaseTeamMember
+from cases.models import Case, CaseTeamMember, Referral
 from cases.permissions import WORK_CASE
 from casesite import form_tokens
 from casesite.forms import UswdsFormMixin, UswdsPasswordChangeForm
@@ -25,15 +25,19 @@ from . import selectors
 from .access import partner_required
 from .forms import (
     ADD_FORMS,
+    AssignForm,
+    CompleteForm,
     DeclineForm,
+    FailForm,
     MyCasesFilterForm,
     ReassignForm,
     ServiceRequestStatusForm,
+    WaitlistForm,
     agent_name,
 )
 
 PORTAL_LAYOUT = "portal/base.html"
-Referral = CaseTeamMember.Referral
+State = Referral.State
 
 
 class PortalLoginView(auth_views.LoginView):
@@ -169,12 +173,18 @@ def _pages(params: QueryDict, listing: selectors.MyCasesPage) -> list[dict]:
 @partner_required
 @require_GET
 def my_cases(request):
+    """My Cases. The unfiltered list polls itself: `v` is the page's version (its total and
+    New count), and while it holds the answer is 204 from one small query."""
     agent = request.user.partner_agent
+    version = request.GET.get("v", "")
+    if request.htmx and version and selectors.my_cases_version(user=request.user) == version:
+        return HttpResponse(status=204)
     form = MyCasesFilterForm(request.GET or None)
     filters = form.filters()
     listing = selectors.my_cases_page(user=request.user, filters=filters)
     form.set_program_choices(listing.program_choices)
     params = request.GET.copy()
+    params.pop("v", None)
     number, last = listing.number, listing.paginator.num_pages
     context = {
         "form": form,
@@ -187,6 +197,10 @@ def my_cases(request):
         "next_url": _page_url(params, number + 1) if number < last else "",
         "portal_new_count": listing.new_count,
     }
+    if not filters.narrowing:
+        live = params.copy()
+        live["v"] = f"{listing.total}-{listing.new_count}"
+        context["live_url"] = reverse("portal:my_cases") + "?" + live.urlencode()
     return render(request, "portal/my_cases.html", context)
 
 
@@ -216,6 +230,7 @@ def _case_or_404(request, pk):
         pk=pk,
         with_membership=True,
         portal_new_count=selectors.new_case_count(user=request.user),
+        organization_works=case_selectors.organization_works_case(user=request.user),
     )
 
 
@@ -272,7 +287,7 @@ def _reassignments(request, case, bound_form=None) -> dict:
     assignments = []
     for holder in (agent for agent in agents if agent.member_id):
         form = None
-        if holder.member_state in CaseTeamMember.OPEN_REFERRAL_STATES:
+        if holder.member_state in Referral.OPEN_STATES:
             if bound_form is not None and bound_form.member_pk == holder.member_id:
                 form = bound_form
             else:
@@ -285,7 +300,7 @@ def _reassignments(request, case, bound_form=None) -> dict:
         assignments.append(
             {
                 "name": agent_name(holder.user),
-                "state": Referral(holder.member_state).label,
+                "state": State(holder.member_state).label,
                 "form": form,
             }
         )
@@ -303,10 +318,20 @@ def _render_case(
     status_form=None,
     decline_form=None,
     reassign_form=None,
+    action_form=None,
     status=200,
 ):
-    """The case page, or only its tabs for an htmx request."""
-    can_work = checker.has_perm(WORK_CASE, case)
+    """The case page, or only its tabs for an htmx request. Records can be added only while
+    the user's own referral is accepted or in progress (a partner manager not on the team:
+    the services decide)."""
+    may_work = can_work = checker.has_perm(WORK_CASE, case)
+    if can_work and case.membership is not None:
+        referral = case.membership.referral
+        can_work = case.status == Case.Status.THIRD_PARTY and referral.is_working
+    elif can_work:
+        # A partner manager off the team: only while one of the organization's referrals
+        # of the case is being worked (an intake referral is assigned first).
+        can_work = case.organization_works
     context = {
         "case": case,
         "tabs": _tabs(request, case, checker, active=tab),
@@ -326,14 +351,16 @@ def _render_case(
         response = render(request, "portal/includes/case_tabs.html", context, status=status)
     else:
         membership = case.membership
+        referral = membership.referral if membership is not None else None
         context.update(
             {
                 "details": _details(case),
                 "membership": membership,
-                "can_answer": can_work
-                and membership is not None
-                and membership.referral_state == Referral.PENDING,
+                "referral": referral,
+                "can_answer": may_work and referral is not None and referral.state == State.PENDING,
                 "decline_form": decline_form or DeclineForm(),
+                "actions": _referral_actions(case, referral, may_work, bound=action_form),
+                "now": timezone.now(),
                 "portal_new_count": case.portal_new_count,
             }
         )
@@ -372,6 +399,19 @@ def _require_work(case, checker) -> None:
         raise PermissionDenied
 
 
+def _not_working(case) -> str:
+    """Why the user's own referral of the case takes no work now ("" if it does). A
+    partner manager who is not on the team is answered by the services."""
+    if case.status != Case.Status.THIRD_PARTY:
+        return f"This case is {case.get_status_display()}: it takes no more work."
+    membership = case.membership
+    if membership is None or membership.referral.is_working:
+        return ""
+    if membership.referral.state == State.PENDING:
+        return "Your referral is pending: accept it before you record work."
+    return f"Your referral is {membership.referral.get_state_display()}: it takes no more work."
+
+
 @partner_required
 @require_POST
 def record_add(request, pk, tab):
@@ -382,11 +422,18 @@ def record_add(request, pk, tab):
     if form_class is None:
         raise Http404  # service requests are opened by the agency, not in the portal
     _require_work(case, checker)
+    if reason := _not_working(case):
+        return _conflict(request, case, services.ConflictError(reason), refused_work=True)
     form = form_class(request.POST, request.FILES, auto_id=f"id_{tab.slug}_%s")
     if form.is_valid():
         # A form submitted twice (double click, reload) adds its record once.
         duplicate = form_tokens.claim(request) is not None
-        if duplicate or form.save(actor=request.user, case=case) is not None:
+        try:
+            saved = duplicate or form.save(actor=request.user, case=case) is not None
+        except ValidationError as exc:
+            error = services.ConflictError(" ".join(exc.messages))
+            return _conflict(request, case, error, refused_work=True)
+        if saved:
             label = form.record_label
             notice = (
                 f"This {label.lower()} was already saved: it was added once."
@@ -419,9 +466,15 @@ def service_request_status(request, pk, record_pk):
         user=request.user, case=case, kind=tab.slug, pk=record_pk
     )
     _require_work(case, checker)
+    if reason := _not_working(case):
+        return _conflict(request, case, services.ConflictError(reason), refused_work=True)
     form = ServiceRequestStatusForm(request.POST, auto_id=f"id_sr{record.pk}_%s")
     if form.is_valid():
-        form.save(actor=request.user, record=record)
+        try:
+            form.save(actor=request.user, record=record)
+        except ValidationError as exc:
+            error = services.ConflictError(" ".join(exc.messages))
+            return _conflict(request, case, error, refused_work=True)
         notice = f"{record.number} is now {record.get_status_display()}."
         if _wants_panel(request):
             return _render_case(request, case, checker, tab=tab, notice=notice)
@@ -455,6 +508,48 @@ def attachment_download(request, pk, attachment_pk):
 
 # Referral answers and reassignment -------------------------------------------------------
 
+# What each portal action of a referral needs: its form (None: a button) and its service,
+# in the order the page offers them (the first is the primary button).
+REFERRAL_ACTIONS = {
+    "start": (None, services.referral_start),
+    "waitlist": (WaitlistForm, services.referral_waitlist),
+    "resume": (None, services.referral_resume),
+    "complete": (CompleteForm, services.referral_complete),
+    "fail": (FailForm, services.referral_fail),
+}
+
+
+def _referral_actions(case, referral, may_work, *, bound=None) -> list[dict]:
+    """The actions the referral's state allows now, each with its label (declared on the
+    transition), its form and its URL; Accept and Decline have their own block."""
+    if referral is None or not may_work or case.status != Case.Status.THIRD_PARTY:
+        return []
+    actions = []
+    available = {t.name: t for t in referral.get_available_state_transitions()}
+    for name in REFERRAL_ACTIONS:
+        transition = available.get(name)
+        if transition is None:
+            continue
+        form_class, _ = REFERRAL_ACTIONS[transition.name]
+        form = None
+        if form_class is not None:
+            form = (
+                bound
+                if isinstance(bound, form_class)
+                else form_class(auto_id=f"id_{transition.name}_%s")
+            )
+        item = {
+            "name": transition.name,
+            "label": transition.custom["label"],
+            "form": form,
+            "url": reverse("portal:referral_action", args=[case.pk, transition.name]),
+        }
+        if transition.name == "complete":
+            item["attempts"] = list(services.contact_attempts(referral=referral))
+            item["attempts_required"] = Referral.CONTACT_ATTEMPTS_REQUIRED
+        actions.append(item)
+    return actions
+
 
 def _own_membership(case, checker) -> CaseTeamMember:
     """Only the agent the case is assigned to answers the referral. A partner manager who
@@ -465,9 +560,15 @@ def _own_membership(case, checker) -> CaseTeamMember:
     return case.membership
 
 
-def _conflict(request, case, error: services.ConflictError):
-    """Somebody answered first: say so plainly, with 409."""
-    context = {"case": case, "message": str(error), "portal_new_count": case.portal_new_count}
+def _conflict(request, case, error: services.ConflictError, *, refused_work: bool = False):
+    """Somebody answered first, or the referral's state forbids the work: say so plainly,
+    with 409."""
+    context = {
+        "case": case,
+        "message": str(error),
+        "refused_work": refused_work,
+        "portal_new_count": case.portal_new_count,
+    }
     return render(request, "portal/conflict.html", context, status=409)
 
 
@@ -477,11 +578,58 @@ def referral_accept(request, pk):
     case, checker = _case_or_404(request, pk)
     member = _own_membership(case, checker)
     try:
-        services.referral_accept(actor=request.user, member=member)
+        services.referral_accept(actor=request.user, referral=member.referral)
     except services.ConflictError as exc:
         return _conflict(request, case, exc)
-    messages.success(request, f"You accepted {case.number}. The agency has been told.")
+    messages.success(
+        request,
+        f"You accepted {case.number}. The agency has been told; record your work in the tabs.",
+    )
     return redirect("portal:case", pk=case.pk)
+
+
+@partner_required
+@require_POST
+def referral_action(request, pk, action):
+    """Start, waitlist, resume, complete or "could not help": the action's form, then the
+    service, which checks the state (409 when it forbids the action) and the permission."""
+    if action not in REFERRAL_ACTIONS:
+        raise Http404
+    case, checker = _case_or_404(request, pk)
+    member = _own_membership(case, checker)
+    form_class, service = REFERRAL_ACTIONS[action]
+    form = form_class(request.POST, auto_id=f"id_{action}_%s") if form_class else None
+    if form is None or form.is_valid():
+        fields = dict(form.cleaned_data) if form is not None else {}
+        if action == "waitlist":
+            fields = {
+                "review_at": form.review_at(),
+                "position": fields["position"],
+                "note": fields["note"],
+            }
+        try:
+            referral = service(actor=request.user, referral=member.referral, **fields)
+        except services.ConflictError as exc:
+            return _conflict(request, case, exc)
+        except ValidationError as exc:
+            if form is None:
+                error = services.ConflictError(" ".join(exc.messages))
+                return _conflict(request, case, error, refused_work=True)
+            form.add_error(None, exc)
+        else:
+            done = referral.get_state_display()
+            notice = {
+                "start": f"{case.number} is in progress. The agency sees it now.",
+                "waitlist": f"{case.number} is on your waitlist until "
+                f"{timezone.localtime(referral.review_at):%B %-d, %Y}. The agency has been told.",
+                "resume": f"{case.number} is off the waitlist and in progress.",
+                "complete": f"You completed {case.number} ({referral.get_outcome_display()}). "
+                "The case owner has been told.",
+                "fail": f"You closed {case.number}: could not help. The case owner has been told.",
+            }.get(action, f"The referral is {done}.")
+            messages.success(request, notice)
+            return redirect("portal:case", pk=case.pk)
+    return _render_case(request, case, checker, action_form=form, status=400)
 
 
 @partner_required
@@ -494,7 +642,7 @@ def referral_decline(request, pk):
         try:
             services.referral_decline(
                 actor=request.user,
-                member=member,
+                referral=member.referral,
                 reason=form.cleaned_data["reason"],
                 note=form.cleaned_data["note"],
             )
@@ -527,7 +675,7 @@ def referral_reassign(request, pk):
         to_user = form.cleaned_data["to_user"]
         try:
             services.referral_reassign(
-                actor=request.user, member=form.cleaned_data["member"], to_user=to_user
+                actor=request.user, referral=form.cleaned_data["member"].referral, to_user=to_user
             )
         except services.ConflictError as exc:
             return _conflict(request, case, exc)
@@ -538,3 +686,68 @@ def referral_reassign(request, pk):
             return redirect("portal:case", pk=case.pk)
     form.member_pk = form.cleaned_data["member"].pk
     return _render_case(request, case, checker, reassign_form=form, status=400)
+
+
+# Intake queue (partner managers) ----------------------------------------------------------
+
+
+def _manager_or_404(request):
+    """The intake queue exists for partner managers only; for anyone else it is not there."""
+    agent = request.user.partner_agent
+    if not agent.is_manager:
+        raise Http404
+    return agent
+
+
+@partner_required
+@require_GET
+def intake(request):
+    """Referrals made to the organization, waiting for a partner manager to assign them to
+    one of the organization's agents, due first."""
+    return _render_intake(request, _manager_or_404(request))
+
+
+def _render_intake(request, agent, *, bound_form=None, bound_pk=None, status=200):
+    agents = list(selectors.organization_assignable_agents(agent=agent))
+    rows = []
+    for referral in selectors.intake_queue(agent=agent)[:200]:
+        form = bound_form if referral.pk == bound_pk else None
+        rows.append(
+            {
+                "referral": referral,
+                "form": form or AssignForm(agents=agents, auto_id=f"id_assign{referral.pk}_%s"),
+                "url": reverse("portal:intake_assign", args=[referral.pk]),
+            }
+        )
+    context = {
+        "rows": rows,
+        "has_agents": bool(agents),
+        "portal_new_count": selectors.new_memberships(user=request.user).count(),
+    }
+    return render(request, "portal/intake.html", context, status=status)
+
+
+@partner_required
+@require_POST
+def intake_assign(request, referral_pk):
+    agent = _manager_or_404(request)
+    referral = selectors.intake_referral_or_404(agent=agent, pk=referral_pk)
+    agents = list(selectors.organization_assignable_agents(agent=agent))
+    form = AssignForm(request.POST, agents=agents, auto_id=f"id_assign{referral.pk}_%s")
+    if form.is_valid():
+        to_user = form.cleaned_data["to_user"]
+        try:
+            services.referral_assign(actor=request.user, referral=referral, to_user=to_user)
+        except services.ConflictError as exc:
+            referral.case.portal_new_count = selectors.new_memberships(user=request.user).count()
+            return _conflict(request, referral.case, exc)
+        except ValidationError as exc:
+            form.add_error("to_user", exc)
+        else:
+            messages.success(
+                request,
+                f"{referral.case.number} is assigned to {agent_name(to_user)}, who has been "
+                "told by email. It is due at the same time.",
+            )
+            return redirect("portal:intake")
+    return _render_intake(request, agent, bound_form=form, bound_pk=referral.pk, status=400)

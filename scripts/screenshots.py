@@ -22,7 +22,7 @@ OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 PASSWORD = "caseworks-demo"  # noqa: S105  (the documented demo password)
 # The demo case with two partner organizations (load_demo uses a fixed seed), so that the
 # Partners tab shows a Primary and a second partner.
-TWO_PARTNER_CASE = "CASE-2026-000051"
+TWO_PARTNER_CASE = "CASE-2026-000057"
 WIDE = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
@@ -80,6 +80,17 @@ def agency(browser, base_url: str) -> None:
     )
     shoot(page, "case-partners")
 
+    # The Case Team tab: the pending referral with its due time, and every referral below.
+    page.get_by_role("navigation", name="Case views").get_by_role(
+        "link", name="Case Team", exact=True
+    ).click()
+    expect(page.get_by_role("heading", name="Referrals", exact=True)).to_be_visible()
+    shoot(page, "case-team")
+
+    page.goto(base_url + "/cases/inbox/")
+    expect(page.get_by_role("heading", level=1, name="Inbox")).to_be_visible()
+    shoot(page, "inbox", full_page=False)
+
     page.goto(base_url + "/cases/referrals/")
     expect(page.get_by_role("heading", level=1, name="Referrals")).to_be_visible()
     shoot(page, "referrals", full_page=False)
@@ -111,6 +122,15 @@ def portal(browser, base_url: str) -> None:
     expect(page.get_by_role("button", name="Accept case")).to_be_visible()
     expect(page.locator("#case-tabs [aria-current=page]")).to_be_visible()
     shoot(page, "portal-case")
+    context.close()
+
+    # A partner manager's Intake: a case referred to the organization, to assign.
+    context = browser.new_context(viewport=WIDE)
+    page = context.new_page()
+    sign_in(page, base_url, "/portal/login/", "partnermgr")
+    page.goto(base_url + "/portal/intake/")
+    expect(page.get_by_role("heading", level=1, name="Intake")).to_be_visible()
+    shoot(page, "portal-intake", full_page=False)
     context.close()
 
 

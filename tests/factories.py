@@ -111,9 +111,15 @@ def make_case(
     return case
 
 
-def make_referral(*, agent_user, case=None, actor=None, tabs=None, **case_fields):
-    """A Third-Party case with `agent_user` added to its Case Team (pending, unseen)."""
+def make_referral(
+    *, agent_user, case=None, actor=None, tabs=None, accepted: bool = False, **case_fields
+):
+    """A Third-Party case with `agent_user` added to its Case Team (a pending, unseen
+    referral; `accepted`: the agent accepted it, so that they can record work)."""
     actor = actor or UserFactory(username="factory-manager", roles=[Role.AGENCY_MANAGER])
     case = case or make_case(status=Case.Status.THIRD_PARTY, actor=actor, **case_fields)
     member = services.case_team_add(actor=actor, case=case, user=agent_user, tabs=tabs)
+    if accepted:
+        services.referral_accept(actor=agent_user, referral=member.referral)
+        member.refresh_from_db()
     return case, member

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from partners.models import PartnerAgent
 
 from ..languages import language_name
-from ..models import AssignmentRule, Case, CaseTeamMember, RoutingDecision
+from ..models import AssignmentRule, Case, Referral, RoutingDecision
 
-Referral = CaseTeamMember.Referral
+State = Referral.State
 Strategy = AssignmentRule.Strategy
 
 # Why a candidate was left out: key -> how the summary counts it.
@@ -127,9 +127,9 @@ def evaluate(
             agent=agent, rule=rule.name, open=open_now, capacity=agent.max_open_cases
         )
         state, active = history.get(agent.user_id, ("", False))
-        if state == Referral.DECLINED:
+        if state == State.DECLINED:
             candidate.excluded, candidate.reason = "declined", "Declined this case"
-        elif state == Referral.EXPIRED:
+        elif state == State.EXPIRED:
             candidate.excluded, candidate.reason = "expired", "Let this case's referral expire"
         elif active:
             candidate.excluded, candidate.reason = "on_team", "Already on the Case Team"

@@ -1,22 +1,13 @@
-"""Wires the Assignment Manager into the case services (called from CasesConfig.ready)."""
+"""The Assignment Manager's answer to the case services' one signal (connected when the
+cases app is ready): a case referred to Third-Party without a partner agent is routed in
+the referral's own transaction."""
 
-from .. import notifications, services
+from django.dispatch import receiver
+
+from ..signals import case_needs_partner
 from .services import route_after_refer
 
 
-def owner_notice(*, member, what: str) -> None:
-    """Tell the case owner; after a decline also queue the re-routing (with the decline:
-    a decline that rolls back re-routes nothing)."""
-    notifications.notify_owner(member=member, what=what)
-    if what == "declined":
-        from ..tasks import reroute_after_decline
-
-        notifications.enqueue_with_transaction(reroute_after_decline, member_id=member.pk)
-
-
-def register() -> None:
-    """Idempotent: route after a referral, and send the notifications by email."""
-    if route_after_refer not in services.after_refer_hooks:
-        services.after_refer_hooks.append(route_after_refer)
-    services.notification_handlers["notify_assignment"] = notifications.notify_assignment
-    services.notification_handlers["notify_owner"] = owner_notice
+@receiver(case_needs_partner, dispatch_uid="cases.routing.route_after_refer")
+def route_referred_case(*, case, actor, **kwargs) -> None:
+    route_after_refer(case=case, actor=actor)

@@ -10,11 +10,11 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 from partners.models import PartnerAgent, PartnerOrganization
 
 from ..languages import language_name
-from ..models import AssignmentRule, Case, CaseTeamMember, RoutingDecision
+from ..models import AssignmentRule, Case, CaseTeamMember, Referral, RoutingDecision
 from . import engine
 
-Referral = CaseTeamMember.Referral
-OPEN_STATES = CaseTeamMember.OPEN_REFERRAL_STATES
+State = Referral.State
+OPEN_STATES = Referral.OPEN_STATES
 
 
 @dataclass
@@ -70,14 +70,25 @@ def open_referral_counts(*, user_ids) -> dict[int, int]:
 
 
 def case_partner_history(*, case_ids) -> dict[int, dict[int, tuple[str, bool]]]:
-    """Partner-agent rows of the cases: {case id: {user id: (referral state, is active)}}.
-    Declined and expired rows stay on the case as history and exclude the agent."""
+    """Partner agents the cases were referred to: {case id: {user id: (state, on the team
+    now)}}. An agent who ever declined or let a referral of the case expire is excluded
+    from routing it again, whatever came after, so those states win over the latest."""
     history: dict[int, dict[int, tuple[str, bool]]] = {pk: {} for pk in case_ids}
-    rows = CaseTeamMember.objects.filter(
-        case_id__in=list(case_ids), role=CaseTeamMember.Role.PARTNER_AGENT
-    ).values_list("case_id", "user_id", "referral_state", "is_active")
-    for case_id, user_id, state, active in rows:
-        history[case_id][user_id] = (state, active)
+    lapsed = {State.DECLINED, State.EXPIRED}
+    referrals = (
+        Referral.objects.filter(case_id__in=list(case_ids), agent__isnull=False)
+        .order_by("pk")
+        .values_list("case_id", "agent_id", "state")
+    )
+    for case_id, user_id, state in referrals:
+        before = history[case_id].get(user_id, ("", False))[0]
+        history[case_id][user_id] = (before if before in lapsed else state, False)
+    active = CaseTeamMember.objects.filter(
+        case_id__in=list(case_ids), role=CaseTeamMember.Role.PARTNER_AGENT, is_active=True
+    ).values_list("case_id", "user_id")
+    for case_id, user_id in active:
+        state = history[case_id].get(user_id, ("", False))[0]
+        history[case_id][user_id] = (state, True)
     return history
 
 

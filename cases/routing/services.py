@@ -20,15 +20,23 @@ from django.utils import timezone
 
 from partners.models import PartnerAgent
 
-from .. import services
-from ..models import AssignmentRule, Case, CaseEvent, CaseTeamMember, RoutingDecision
+from .. import notifications, services
+from ..inbox import services as inbox
+from ..models import (
+    AssignmentRule,
+    Case,
+    CaseEvent,
+    InboxItem,
+    Referral,
+    RoutingDecision,
+)
 from . import engine, selectors
 
 logger = logging.getLogger(__name__)
 
 Outcome = RoutingDecision.Outcome
 Trigger = RoutingDecision.Trigger
-Referral = CaseTeamMember.Referral
+State = Referral.State
 ROUTE_PERMISSION = "cases.route_case"
 
 
@@ -176,36 +184,55 @@ def _routed_event(*, actor, decision: RoutingDecision, plan: engine.Plan) -> Cas
     )
 
 
-def _assign(*, actor, case: Case, plan: engine.Plan) -> None:
+def _assign(*, actor, case: Case, plan: engine.Plan, replaces: Referral | None = None):
     """The assignment itself: the same service as adding an agent by hand."""
-    services.case_team_add(
+    return services.case_team_add(
         actor=actor,
         case=case,
         user=plan.winner.agent.user,
         response_hours=plan.rule.response_window_hours,
         event_data={"routed": True, "rule": plan.rule.name},
+        replaces=replaces,
     )
 
 
-def _apply(*, actor, case: Case, trigger: str, plan: engine.Plan) -> RoutingDecision:
+def _link_decision(decision: RoutingDecision, *, pairs) -> None:
+    """The new pending referrals of (case id, agent user id) pairs name the decision that
+    made them."""
+    for case_id, user_id in pairs:
+        Referral.objects.filter(
+            case_id=case_id, agent_id=user_id, state=State.PENDING, routing_decision=None
+        ).update(routing_decision=decision)
+
+
+def _apply(
+    *, actor, case: Case, trigger: str, plan: engine.Plan, replaces: Referral | None = None
+) -> RoutingDecision:
     """Carry out a plan on a locked case and record the decision."""
     if plan.outcome != Outcome.ASSIGNED:
         return _record(actor=actor, case=case, trigger=trigger, plan=plan)
-    _assign(actor=actor, case=case, plan=plan)
+    _assign(actor=actor, case=case, plan=plan, replaces=replaces)
     if plan.rule.strategy == AssignmentRule.Strategy.ROUND_ROBIN:
         AssignmentRule.objects.filter(pk=plan.rule.pk).update(
             round_robin_cursor=plan.winner.agent.pk
         )
     decision = _record(actor=actor, case=case, trigger=trigger, plan=plan)
+    _link_decision(decision, pairs=[(case.pk, plan.winner.agent.user_id)])
     _routed_event(actor=actor, decision=decision, plan=plan).save()
     return decision
 
 
 def _escalate(
-    *, actor, case: Case, trigger: str, reason: str, plan: engine.Plan | None = None
+    *,
+    actor,
+    case: Case,
+    trigger: str,
+    reason: str,
+    plan: engine.Plan | None = None,
+    lapsed: Referral | None = None,
 ) -> RoutingDecision:
-    """Hand the case back to its owner: decision, ESCALATED event, email."""
-    from .. import notifications
+    """Hand the case back to its owner: decision, ESCALATED event, an item in the owner's
+    Inbox, email. The lapsed referral, if any, records when it came back."""
 
     plan = plan or engine.Plan(outcome=Outcome.ESCALATED)
     decision = _record(
@@ -223,6 +250,11 @@ def _escalate(
         verb=CaseEvent.Verb.ESCALATED,
         data={"owner": _name(case.owner), "reason": reason, "decision": decision.pk},
     )
+    inbox.inbox_item_add(
+        user=case.owner, case=case, kind=InboxItem.Kind.ESCALATED, text=reason[:300]
+    )
+    if lapsed is not None:
+        Referral.objects.filter(pk=lapsed.pk).update(escalated_at=timezone.now())
     notifications.notify_escalation(case=case, decision=decision)
     return decision
 
@@ -339,7 +371,7 @@ def _route_chunk(*, actor, case_pks: list[int], rules: selectors.RuleSet) -> Cou
             if plan.outcome == Outcome.ASSIGNED:
                 locked.assigned(plan)
             planned.append((case, plan))
-        failed = _assign_all(actor=actor, planned=planned, histories=histories)
+        failed, referrals = _assign_all(actor=actor, planned=planned, histories=histories)
         done: list[tuple[RoutingDecision, engine.Plan]] = []
         for case, plan in planned:
             if case.pk in failed:
@@ -349,6 +381,13 @@ def _route_chunk(*, actor, case_pks: list[int], rules: selectors.RuleSet) -> Cou
             done.append((decision, plan))
             counts[plan.outcome] += 1
         RoutingDecision.objects.bulk_create([decision for decision, _ in done])
+        linked = []
+        for decision, _ in done:
+            referral = referrals.get(decision.case_id)
+            if referral is not None:
+                referral.routing_decision = decision
+                linked.append(referral)
+        Referral.objects.bulk_update(linked, ["routing_decision"])
         CaseEvent.objects.bulk_create(
             [
                 _routed_event(actor=actor, decision=decision, plan=plan)
@@ -363,18 +402,19 @@ def _route_chunk(*, actor, case_pks: list[int], rules: selectors.RuleSet) -> Cou
 
 def _assign_all(
     *, actor, planned: list[tuple[Case, engine.Plan]], histories: dict[int, dict]
-) -> set[int]:
+) -> tuple[set[int], dict[int, Referral]]:
     """Carry out a chunk's assignments: all at once with `case_team_add_many`, except an
     agent who already has a row on the case's team (re-referred through `case_team_add`).
     Should the batch fail, one by one, so that one bad case does not hold up the others.
-    The ids of the cases that could not be assigned. (Their agents were counted as
-    assigned while the chunk was planned: the chunk may fill them one case short, never
-    past their capacity.)"""
+    The ids of the cases that could not be assigned (their agents were counted as assigned
+    while the chunk was planned: the chunk may fill them one case short, never past their
+    capacity), and the new referral of each case assigned."""
     assigned = [(case, plan) for case, plan in planned if plan.outcome == Outcome.ASSIGNED]
     fresh = [(c, p) for c, p in assigned if p.winner.agent.user_id not in histories[c.pk]]
     one_by_one = [(c, p) for c, p in assigned if p.winner.agent.user_id in histories[c.pk]]
+    referrals: dict[int, Referral] = {}
     try:
-        services.case_team_add_many(
+        members = services.case_team_add_many(
             actor=actor,
             assignments=[
                 services.TeamAssignment(
@@ -386,108 +426,111 @@ def _assign_all(
                 for case, plan in fresh
             ],
         )
+        referrals.update((member.case_id, member.referral) for member in members)
     except Exception:  # rolled back to its savepoint
         logger.exception("Assigning %s cases at once failed; one by one instead", len(fresh))
         one_by_one = assigned
     failed = set()
     for case, plan in one_by_one:
         try:
-            _assign(actor=actor, case=case, plan=plan)
+            referrals[case.pk] = _assign(actor=actor, case=case, plan=plan).referral
         except Exception:  # rolled back to case_team_add's savepoint; go on
             logger.exception("Routing case %s failed", case.pk)
             failed.add(case.pk)
-    return failed
+    return failed, referrals
 
 
 def _after_lapse(
-    *, case: Case, member: CaseTeamMember, trigger: str, rules: selectors.RuleSet
+    *, case: Case, referral: Referral, trigger: str, rules: selectors.RuleSet
 ) -> RoutingDecision | None:
     """A referral was declined or expired (case row locked): route to the next candidate
     or escalate to the case owner, as the rule that routed it says.
 
     A referral made by hand and then declined is left to the case owner (who chose the
-    agent and got the "declined" email); one that expired follows the first matching rule,
-    and is escalated when no rule matches."""
+    agent and has the decline in the Inbox); one that expired follows the first matching
+    rule, and is escalated when no rule matches. The new referral replaces the lapsed one."""
     if case.status != Case.Status.THIRD_PARTY:
         return None
     history = _history(case)
     if any(active for _, active in history.values()):
         return None  # somebody else already has the case
-    origin = (
-        RoutingDecision.objects.filter(
-            case=case, outcome=Outcome.ASSIGNED, winner__user_id=member.user_id
-        )
-        .select_related("rule")
-        .order_by("-created_at", "-pk")
-        .first()
-    )
+    if case.referrals.filter(state__in=Referral.OPEN_STATES).exists():
+        return None  # an organization's intake queue has it
+    origin = referral.routing_decision
     if origin is None and trigger == Trigger.DECLINE:
         return None
     rule = next((r for r in rules.rules if origin and r.pk == origin.rule_id), None)
     rule = rule or next((r for r in rules.rules if not engine.rule_mismatch(r, case)), None)
     what = "declined the referral" if trigger == Trigger.DECLINE else "let the referral expire"
-    who = _name(member.user)
+    who = _name(referral.agent) if referral.agent else referral.organization.name
     if rule is None:
         reason = f"{who} {what} and no active routing rule matches this case."
-        return _escalate(actor=None, case=case, trigger=trigger, reason=reason)
+        return _escalate(actor=None, case=case, trigger=trigger, reason=reason, lapsed=referral)
     if rule.on_expiry == AssignmentRule.OnExpiry.ESCALATE:
         reason = f"{who} {what}; rule “{rule.name}” escalates to the case owner."
         plan = engine.Plan(outcome=Outcome.ESCALATED, rule=rule)
-        return _escalate(actor=None, case=case, trigger=trigger, reason=reason, plan=plan)
+        return _escalate(
+            actor=None, case=case, trigger=trigger, reason=reason, plan=plan, lapsed=referral
+        )
     plan = _plan_locked(case=case, rules=rules, history=history)
     if plan.outcome == Outcome.ASSIGNED:
-        return _apply(actor=None, case=case, trigger=trigger, plan=plan)
+        return _apply(actor=None, case=case, trigger=trigger, plan=plan, replaces=referral)
     reason = f"{who} {what} and nobody else can take the case. {plan.explanation}"
-    return _escalate(actor=None, case=case, trigger=trigger, reason=reason, plan=plan)
-
-
-def referrals_expire_overdue(*, now=None, limit: int | None = None) -> Counter:
-    """Expire every pending referral past its window (`services.referral_expire`: FSM
-    transition, event, owner email), then re-route or escalate each case. Idempotent: a
-    second run finds nothing due. One transaction per referral."""
-    now = now or timezone.now()
-    due = (
-        CaseTeamMember.objects.filter(
-            referral_state=Referral.PENDING, is_active=True, expires_at__lte=now
-        )
-        .order_by("expires_at", "pk")
-        .values_list("pk", "case_id")
+    return _escalate(
+        actor=None, case=case, trigger=trigger, reason=reason, plan=plan, lapsed=referral
     )
+
+
+def referrals_expire_overdue(*, now=None, limit: int | None = None, ids=None) -> Counter:
+    """Expire every pending referral past its due time (`services.referral_expire`: FSM
+    transition, event, owner email), then re-route or escalate each case. Idempotent: a
+    second run finds nothing due. One transaction per referral. `ids` narrows the run to
+    those referrals."""
+    now = now or timezone.now()
+    due = Referral.objects.filter(state=State.PENDING, due_at__lte=now)
+    if ids is not None:
+        due = due.filter(pk__in=list(ids))
+    due = due.order_by("due_at", "pk").values_list("pk", "case_id")
     rules = selectors.ruleset()
     counts: Counter = Counter()
-    for member_pk, case_pk in list(due[:limit] if limit else due):
+    for referral_pk, case_pk in list(due[:limit] if limit else due):
         try:
             with transaction.atomic():
                 case = _lock_case(case_pk)
-                member = CaseTeamMember.objects.select_related("user").get(pk=member_pk)
-                still_due = member.expires_at is not None and member.expires_at <= now
-                if not still_due or not services.referral_expire(member=member):
+                referral = Referral.objects.select_related(
+                    "agent", "organization", "routing_decision"
+                ).get(pk=referral_pk)
+                if not services.referral_expire(referral=referral, now=now):
                     counts["skipped"] += 1
                     continue
                 counts["expired"] += 1
                 decision = _after_lapse(
-                    case=case, member=member, trigger=Trigger.EXPIRY, rules=rules
+                    case=case, referral=referral, trigger=Trigger.EXPIRY, rules=rules
                 )
                 counts[decision.outcome if decision else "left"] += 1
         except Exception:
-            logger.exception("Expiring referral %s failed", member_pk)
+            logger.exception("Expiring referral %s failed", referral_pk)
             counts["errors"] += 1
     return counts
 
 
-def referral_after_decline(*, member_id: int) -> RoutingDecision | None:
+def referral_after_decline(*, referral_id: int) -> RoutingDecision | None:
     """Run by the task worker after a decline committed: re-route or escalate. Idempotent:
     nothing happens if the case was routed or escalated since the decline."""
     with transaction.atomic():
-        member = CaseTeamMember.objects.select_related("user").filter(pk=member_id).first()
-        if member is None or member.referral_state != Referral.DECLINED:
+        referral = (
+            Referral.objects.select_related("agent", "organization", "routing_decision")
+            .filter(pk=referral_id)
+            .first()
+        )
+        if referral is None or referral.state != State.DECLINED:
             return None
-        case = _lock_case(member.case_id)
-        since = member.responded_at or member.added_at
+        case = _lock_case(referral.case_id)
+        since = referral.responded_at or referral.requested_at
         if case.routing_decisions.filter(created_at__gte=since).exists():
             return None
         return _after_lapse(
-            case=case, member=member, trigger=Trigger.DECLINE, rules=selectors.ruleset()
+            case=case, referral=referral, trigger=Trigger.DECLINE, rules=selectors.ruleset()
         )
 
 

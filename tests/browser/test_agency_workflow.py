@@ -8,7 +8,7 @@ from django.db import connection
 from playwright.sync_api import expect
 
 from cases import services
-from cases.models import Case, CasePartner, CaseTeamMember
+from cases.models import Case, CasePartner, CaseTeamMember, Referral
 from tests.browsing import sign_in
 from tests.factories import make_case
 
@@ -18,8 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 @pytest.fixture(autouse=True)
 def manual_routing_only(monkeypatch):
     """This workflow assigns the partner agent by hand; automatic routing is not in play."""
-    monkeypatch.setattr(services, "after_refer_hooks", [])
-    monkeypatch.setattr(services, "notification_handlers", {})
+    monkeypatch.setattr("cases.routing.hooks.route_after_refer", lambda **kwargs: None)
 
 
 def console_error(message, errors: list) -> None:
@@ -97,20 +96,21 @@ def test_an_agency_manager_refers_a_case_and_sees_the_partner_work_live(
     expect(agent_row).to_contain_text("Pending")
     expect(agent_row).to_contain_text("Not yet opened")
     member = CaseTeamMember.objects.get(case=case, user=partner_agent, is_active=True)
-    assert member.referral_state == CaseTeamMember.Referral.PENDING
+    assert member.referral_state == Referral.State.PENDING
     assert Case.objects.get(pk=case.pk).status == Case.Status.THIRD_PARTY
 
     # The partner works the case; the open page shows it without a reload.
     page.evaluate("window.caseworksNoReload = true")
-    services.referral_accept(actor=partner_agent, member=member)
+    services.referral_accept(actor=partner_agent, referral=member.referral)
+    feed = page.locator("#live-feed")
+    expect(feed).to_contain_text("Accepted the referral", timeout=5_000)
+    expect(agent_row).to_contain_text("Accepted", timeout=5_000)
+    expect(page.locator("#team-summary")).to_contain_text("Accepted")
+    # Recording work needs the accepted referral (and puts it in progress).
     services.record_add(
         actor=partner_agent, case=case, kind="notes", body="Met Rosa at home; lease copied."
     )
-    feed = page.locator("#live-feed")
     expect(feed).to_contain_text("Added a Note: Met Rosa at home", timeout=5_000)
-    expect(feed).to_contain_text("Accepted the referral")
-    expect(agent_row).to_contain_text("Accepted", timeout=5_000)
-    expect(page.locator("#team-summary")).to_contain_text("Accepted")
     assert page.evaluate("window.caseworksNoReload") is True
     assert errors == []
 
@@ -124,7 +124,7 @@ def test_the_notes_tab_shows_a_partner_note_as_it_arrives(
     page.goto(f"{live_server.url}/cases/{case.pk}/notes/")
     expect(page.get_by_role("heading", name="Notes")).to_be_visible()
     page.evaluate("window.caseworksNoReload = true")
-    services.referral_accept(actor=partner_agent, member=member)
+    services.referral_accept(actor=partner_agent, referral=member.referral)
     services.record_add(actor=partner_agent, case=case, kind="notes", body="Called the landlord")
     note = page.locator("#records-list .cw-note", has_text="Called the landlord")
     expect(note).to_be_visible(timeout=5_000)

@@ -19,13 +19,13 @@ from playwright.sync_api import expect
 
 from cases import routing, services
 from cases.management.commands.load_demo import DEMO_PASSWORD, pdf_document
-from cases.models import AssignmentRule, Case, CaseTeamMember, Note
+from cases.models import AssignmentRule, Case, CaseTeamMember, Note, Referral
 from partners.models import PartnerOrganization, Tab
 from tests.browsing import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-Referral = CaseTeamMember.Referral
+State = Referral.State
 
 
 @pytest.fixture
@@ -155,7 +155,7 @@ def test_the_agency_manager_routes_an_unassigned_third_party_case_automatically(
     case = served_by(northside, Case.Status.OPEN).filter(language__in=northside.languages)[0]
     # Approved and referred while routing was off: a Third-Party case with no partner agent.
     manager = get_user_model().objects.get(username="manager")
-    with mock.patch.object(services, "after_refer_hooks", []):
+    with mock.patch("cases.routing.hooks.route_after_refer", lambda **kwargs: None):
         for name in ("approve", "refer"):
             case = services.case_transition(actor=manager, case=case, name=name)
     assert not routing.latest_routing_decision(case=case)
@@ -188,7 +188,7 @@ def test_the_agency_manager_routes_an_unassigned_third_party_case_automatically(
 def new_referral(username: str, *, with_tab: str = Tab.ATTACHMENTS) -> CaseTeamMember:
     """A pending referral the agent has not opened yet, whose tabs include `with_tab`."""
     members = CaseTeamMember.objects.filter(
-        user__username=username, is_active=True, referral_state=Referral.PENDING, seen_at=None
+        user__username=username, is_active=True, referral_state=State.PENDING, seen_at=None
     ).select_related("case")
     return next(m for m in members.order_by("case__number") if with_tab in m.tabs)
 
@@ -246,10 +246,10 @@ def test_the_partner_agent_accepts_a_new_case_and_records_a_note_and_an_attachme
         link.click()
     assert download.value.path().read_bytes() == pdf
 
-    # Back in My Cases: opened, so no asterisk; accepted.
+    # Back in My Cases: opened, so no asterisk; in progress since the first record.
     page.get_by_role("link", name="My Cases", exact=False).first.click()
     row = my_cases_row(page, case)
-    expect(row).to_contain_text("Accepted")
+    expect(row).to_contain_text("In progress")
     expect(row.locator(".cwp-new-marker")).to_have_count(0)
 
 
@@ -261,7 +261,7 @@ def test_the_partners_note_appears_on_the_open_agency_case_page_without_a_reload
 ):
     member = (
         CaseTeamMember.objects.filter(
-            user__username="partner", is_active=True, referral_state=Referral.ACCEPTED
+            user__username="partner", is_active=True, referral_state=State.ACCEPTED
         )
         .select_related("case")
         .order_by("case__number")

@@ -17,11 +17,11 @@ from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from cases.management.commands.load_demo import DEMO_PASSWORD
-from cases.models import CaseTeamMember, Note
+from cases.models import CaseTeamMember, Note, Referral
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-Referral = CaseTeamMember.Referral
+State = Referral.State
 
 # What the focused element is, whether it shows focus, and whether it comes after (Tab) or
 # before (Shift+Tab) the element focused at the previous call, in document order.
@@ -170,7 +170,7 @@ def test_a_partner_agent_accepts_a_new_case_and_adds_a_note_with_the_keyboard_on
     )
     case = member.case
     assert link["name"] == case.name
-    assert member.referral_state == Referral.PENDING and member.seen_at is None
+    assert member.referral_state == State.PENDING and member.seen_at is None
     press_and_load(page, "Enter")
     expect(page.get_by_role("heading", level=1, name=case.name)).to_be_visible()
 
@@ -184,7 +184,7 @@ def test_a_partner_agent_accepts_a_new_case_and_adds_a_note_with_the_keyboard_on
     expect(page.locator(".cw-messages")).to_contain_text(f"You accepted {case.number}.")
     expect(page.get_by_role("heading", name="Your referral: Accepted")).to_be_visible()
     member.refresh_from_db()
-    assert member.referral_state == Referral.ACCEPTED
+    assert member.referral_state == State.ACCEPTED
 
     # The Notes tab: htmx swaps the panel and focus stays on the tab.
     skip_to_main_content(page)

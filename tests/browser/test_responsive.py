@@ -11,14 +11,14 @@ from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
 from cases.management.commands.load_demo import DEMO_PASSWORD
-from cases.models import Case, CaseTeamMember
+from cases.models import Case, CaseTeamMember, Referral
 from partners.models import Tab
 from tests.browsing import ARTIFACTS, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PHONE = {"width": 390, "height": 844}
-Referral = CaseTeamMember.Referral
+State = Referral.State
 
 # Where an element is, and whether a tap on it reaches it (nothing on top of it).
 REACHABLE = """
@@ -106,7 +106,7 @@ def test_my_cases_fits_a_phone_with_every_case_name_on_screen(phone, live_server
 def test_a_partner_case_page_fits_a_phone_and_the_case_can_be_accepted(phone, live_server, demo):
     member = (
         CaseTeamMember.objects.filter(
-            user__username="partner", is_active=True, referral_state=Referral.PENDING
+            user__username="partner", is_active=True, referral_state=State.PENDING
         )
         .select_related("case")
         .order_by("case__number")
@@ -148,7 +148,7 @@ def test_a_partner_case_page_fits_a_phone_and_the_case_can_be_accepted(phone, li
     expect(phone.get_by_role("heading", name="Your referral: Accepted")).to_be_visible()
     assert_no_sideways_scroll(phone, "accepted case page")
     member.refresh_from_db()
-    assert member.referral_state == Referral.ACCEPTED
+    assert member.referral_state == State.ACCEPTED
 
 
 def test_the_agency_workspace_fits_a_phone(phone, live_server, demo):

@@ -23,8 +23,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def case(monkeypatch, agency_manager, northside, harbor):
     """A Third-Party case with Northside as its partner; Harbor's Quentin Marsh is one of
     the partner agents the select does not list until searched for."""
-    monkeypatch.setattr(services, "after_refer_hooks", [])
-    monkeypatch.setattr(services, "notification_handlers", {})
+    monkeypatch.setattr("cases.routing.hooks.route_after_refer", lambda **kwargs: None)
     monkeypatch.setattr(forms, "PICKER_LIMIT", 2)
     harbor.default_tabs = [Tab.NOTES]
     harbor.save()

@@ -34,10 +34,8 @@ def fast_password_hashing(settings):
 def services_without_routing(monkeypatch):
     """The services alone: automatic routing on referral and the emails are tested with
     routing (test_routing*.py, test_notifications.py)."""
-    from cases import services
 
-    monkeypatch.setattr(services, "after_refer_hooks", [])
-    monkeypatch.setattr(services, "notification_handlers", {})
+    monkeypatch.setattr("cases.routing.hooks.route_after_refer", lambda **kwargs: None)
 
 
 @pytest.fixture

@@ -9,7 +9,14 @@ import pytest
 from django.db import connection
 
 from cases import services
-from cases.models import Case, CaseEvent, CasePartner, CaseTeamMember, CaseUserObjectPermission
+from cases.models import (
+    Case,
+    CaseEvent,
+    CasePartner,
+    CaseTeamMember,
+    CaseUserObjectPermission,
+    Referral,
+)
 from casesite.roles import Role
 from tests.factories import (
     PartnerAgentFactory,
@@ -25,7 +32,7 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-Referral = CaseTeamMember.Referral
+State = Referral.State
 Verb = CaseEvent.Verb
 ROUNDS = 6
 
@@ -163,11 +170,11 @@ def test_concurrent_accept_and_decline_of_one_referral_have_exactly_one_winner(
     outcomes = Counter()
     for round_ in range(ROUNDS):
         case, member = make_referral(agent_user=partner_agent, actor=actor)
-        accept = lambda member=member: services.referral_accept(  # noqa: E731
-            actor=partner_agent, member=member
+        accept = lambda referral=member.referral: services.referral_accept(  # noqa: E731
+            actor=partner_agent, referral=referral
         )
-        decline = lambda member=member: services.referral_decline(  # noqa: E731
-            actor=partner_agent, member=member, reason="no_capacity"
+        decline = lambda referral=member.referral: services.referral_decline(  # noqa: E731
+            actor=partner_agent, referral=referral, reason="no_capacity"
         )
         calls = (accept, decline) if round_ % 2 else (decline, accept)
         results, _ = run_together(*calls)
@@ -177,19 +184,21 @@ def test_concurrent_accept_and_decline_of_one_referral_have_exactly_one_winner(
         answers = case.events.filter(verb__in=[Verb.ACCEPTED, Verb.DECLINED])
         assert answers.count() == 1
         state = CaseTeamMember.objects.get(pk=member.pk).referral_state
-        assert {Verb.ACCEPTED: Referral.ACCEPTED, Verb.DECLINED: Referral.DECLINED}[
+        assert {Verb.ACCEPTED: State.ACCEPTED, Verb.DECLINED: State.DECLINED}[
             answers.get().verb
         ] == state
+        assert Referral.objects.get(pk=member.referral_id).state == state
         outcomes[state] += 1
     assert sum(outcomes.values()) == ROUNDS
 
 
 def test_many_concurrent_answers_to_one_referral_have_exactly_one_winner(actor, partner_agent):
     case, member = make_referral(agent_user=partner_agent, actor=actor)
+    referral = member.referral
     calls = [
-        lambda: services.referral_accept(actor=partner_agent, member=member),
+        lambda: services.referral_accept(actor=partner_agent, referral=referral),
         lambda: services.referral_decline(
-            actor=partner_agent, member=member, reason="other", note="Conflict"
+            actor=partner_agent, referral=referral, reason="other", note="Conflict"
         ),
     ] * 3
     results, _ = run_together(*calls)
@@ -221,14 +230,19 @@ def test_removing_an_agent_while_the_agent_accepts_never_deadlocks_and_ends_remo
         remove = lambda case=case: services.case_team_remove(  # noqa: E731
             actor=actor, case=case, user=partner_agent
         )
-        accept = lambda member=member: services.referral_accept(  # noqa: E731
-            actor=partner_agent, member=member
+        accept = lambda referral=member.referral: services.referral_accept(  # noqa: E731
+            actor=partner_agent, referral=referral
         )
         results, _ = run_together(*((remove, accept) if round_ % 2 else (accept, remove)))
         # The removal always succeeds; the answer either came first or finds it withdrawn.
         assert all(isinstance(f, services.ConflictError) for f in errors(results)), results
-        member = CaseTeamMember.objects.get(pk=member.pk)
-        assert (member.referral_state, member.is_active) == (Referral.WITHDRAWN, False)
+        assert results[0 if round_ % 2 else 1][0] == "ok", results  # the removal
+        member = CaseTeamMember.objects.select_related("referral").get(pk=member.pk)
+        assert (member.referral_state, member.is_active) == (State.WITHDRAWN, False)
+        assert (member.referral.state, member.referral.reason) == (
+            State.WITHDRAWN,
+            Referral.WithdrawReason.REMOVED,
+        )
         assert not CaseUserObjectPermission.objects.filter(user=partner_agent, content_object=case)
 
 
@@ -242,3 +256,56 @@ def test_opening_a_case_while_the_agency_removes_the_agent_never_deadlocks(actor
         results, _ = run_together(*((remove, view) if round_ % 2 else (view, remove)))
         assert errors(results) == []
         assert not CaseTeamMember.objects.get(pk=member.pk).is_active
+
+
+def test_accepting_while_the_agency_closes_the_case_always_ends_withdrawn_with_a_consistent_trail(
+    actor, partner_agent
+):
+    """Close locks the case row, and so does an answer before it locks the referral: the
+    two serialize. Either the accept commits first and the close then withdraws the
+    accepted referral, or the close commits first and the accept finds it withdrawn
+    (ConflictError). Never an ACCEPTED event after the WITHDRAWN one."""
+    orders = Counter()
+    for round_ in range(ROUNDS):
+        case, member = make_referral(agent_user=partner_agent, actor=actor)
+        referral = member.referral
+        close = lambda case=case: services.case_transition(  # noqa: E731
+            actor=actor, case=case, name="close"
+        )
+        accept = lambda referral=referral: services.referral_accept(  # noqa: E731
+            actor=partner_agent, referral=referral
+        )
+        calls = (close, accept) if round_ % 2 else (accept, close)
+        since = case.events.order_by("-pk").values_list("pk", flat=True).first()
+        results, _ = run_together(*calls)
+        names = ("close", "accept") if round_ % 2 else ("accept", "close")
+        by_name = dict(zip(names, results, strict=True))
+        assert by_name["close"][0] == "ok", by_name  # the close always succeeds
+        assert Case.objects.get(pk=case.pk).status == Case.Status.CLOSED
+        referral.refresh_from_db()
+        assert (referral.state, referral.reason) == (
+            State.WITHDRAWN,
+            Referral.WithdrawReason.CASE_CLOSED,
+        )
+        member = CaseTeamMember.objects.get(pk=member.pk)
+        assert (member.referral_state, member.is_active) == (State.WITHDRAWN, False)
+        assert not CaseUserObjectPermission.objects.filter(user=partner_agent, content_object=case)
+        trail = list(
+            case.events.filter(
+                pk__gt=since, verb__in=[Verb.ACCEPTED, Verb.TRANSITION, Verb.WITHDRAWN]
+            )
+            .order_by("pk")
+            .values_list("verb", flat=True)
+        )
+        if by_name["accept"][0] == "ok":
+            # The accept won: the close withdrew the accepted referral after it.
+            assert referral.responded_at is not None
+            assert trail == [Verb.ACCEPTED, Verb.TRANSITION, Verb.WITHDRAWN]
+            orders["accepted first"] += 1
+        else:
+            # The close won: the accept found the referral withdrawn and changed nothing.
+            assert isinstance(by_name["accept"][1], services.ConflictError), by_name
+            assert referral.responded_at is None
+            assert trail == [Verb.TRANSITION, Verb.WITHDRAWN]
+            orders["closed first"] += 1
+    assert sum(orders.values()) == ROUNDS

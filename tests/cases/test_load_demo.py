@@ -6,6 +6,7 @@ import re
 import pytest
 from django.apps import apps
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user
 
 from cases import selectors
@@ -16,7 +17,9 @@ from cases.models import (
     CaseEvent,
     CasePartner,
     CaseTeamMember,
+    InboxItem,
     Note,
+    Referral,
     ServiceRequest,
 )
 from casesite.roles import Role, is_agency_user, is_partner_user
@@ -26,7 +29,7 @@ from .conftest import load_demo
 
 pytestmark = pytest.mark.django_db
 
-Referral = CaseTeamMember.Referral
+State = Referral.State
 DEMO_PASSWORD = "caseworks-demo"
 
 
@@ -53,7 +56,7 @@ def test_loading_the_demo_twice_changes_nothing_the_second_time(private_storage)
     first = load_demo()
     before = snapshot()
     second = load_demo()
-    assert "61 new cases" in first
+    assert "67 new cases" in first
     assert "0 new users, 0 new cases, 0 new routing rules" in second
     assert snapshot() == before
 
@@ -62,7 +65,12 @@ def test_a_half_loaded_demo_is_completed_with_the_same_cases(private_storage):
     load_demo()
     reference = {c.number: (c.name, c.applicant_name, c.status) for c in Case.objects.all()}
     for case in Case.objects.order_by("-number")[:5]:
-        case.delete()  # the test's own data: its trail goes with it
+        # The test's own data: its team, referrals and trail go with it (a referral is
+        # history and protects its case, so it is removed first, newest first).
+        case.team.all().delete()
+        for referral in case.referrals.order_by("-pk"):
+            referral.delete()
+        case.delete()
     out = load_demo()
     assert "5 new cases" in out
     assert {c.number: (c.name, c.applicant_name, c.status) for c in Case.objects.all()} == (
@@ -78,7 +86,7 @@ def test_the_demo_brings_the_assignment_managers_rules(demo):
 
 def test_the_demo_has_about_sixty_cases_with_deterministic_numbers_in_every_status(demo):
     numbers = sorted(Case.objects.values_list("number", flat=True))
-    assert 55 <= len(numbers) <= 65
+    assert 55 <= len(numbers) <= 70
     assert numbers == [f"CASE-2026-{n:06d}" for n in range(1, len(numbers) + 1)]
     statuses = set(Case.objects.values_list("status", flat=True))
     assert statuses == set(Case.Status.values)
@@ -134,22 +142,53 @@ def test_partner_organizations_are_the_named_ones_with_their_programs_areas_and_
 def test_partner_has_new_unseen_and_accepted_cases_and_partner2_declined_one(demo):
     partner = user("partner")
     rows = selectors.memberships_for_partner(user=partner)
-    assert rows.filter(seen_at__isnull=True, referral_state=Referral.PENDING).count() >= 3
-    assert rows.filter(seen_at__isnull=False, referral_state=Referral.PENDING).exists()
-    accepted = rows.filter(referral_state=Referral.ACCEPTED)
-    assert accepted.count() >= 5
-    # Accepted cases carry the partner's own notes and activities.
-    for member in accepted:
+    assert rows.filter(seen_at__isnull=True, referral_state=State.PENDING).count() >= 3
+    assert rows.filter(seen_at__isnull=False, referral_state=State.PENDING).exists()
+    assert rows.filter(referral_state=State.ACCEPTED).exists()
+    working = rows.filter(referral_state=State.IN_PROGRESS)
+    assert working.count() >= 5
+    # Cases in progress carry the partner's own notes and activities.
+    for member in working:
         assert Note.objects.filter(case=member.case, author=partner, by_partner=True).exists()
         assert Activity.objects.filter(case=member.case, author=partner).exists()
-    declined = CaseTeamMember.objects.get(user=user("partner2"), referral_state=Referral.DECLINED)
-    assert declined.decline_reason and declined.decline_note
+    declined = CaseTeamMember.objects.get(user=user("partner2"), referral_state=State.DECLINED)
+    assert declined.referral.reason and declined.referral.reason_note
     assert not declined.is_active
     assert selectors.memberships_for_partner(user=user("partner2")).exists()
     assert selectors.memberships_for_partner(user=user("outsider")).exists()
     # Every kind of history is there: withdrawn, expired, completed.
     states = set(CaseTeamMember.objects.values_list("referral_state", flat=True))
-    assert {Referral.WITHDRAWN, Referral.EXPIRED, Referral.COMPLETED} <= states
+    assert {State.WITHDRAWN, State.EXPIRED, State.COMPLETED} <= states
+
+
+def test_the_demo_has_a_referral_in_every_state_and_the_loop_ends_it_shows(demo):
+    assert set(Referral.objects.values_list("state", flat=True)) == set(State.values)
+    now = timezone.now()
+    # An overdue pending referral (the expiry job's next catch), a waitlisted one.
+    assert Referral.objects.filter(state=State.PENDING, due_at__lte=now).exists()
+    waitlisted = Referral.objects.get(state=State.WAITLISTED)
+    assert waitlisted.review_at > now and waitlisted.waitlist_position == 4
+    # At least two completed with their outcomes and notes.
+    completed = Referral.objects.filter(state=State.COMPLETED)
+    assert completed.count() >= 2
+    assert all(r.outcome and r.outcome_note for r in completed)
+    # An escalated referral in the manager's Inbox; an organization-level one in intake.
+    manager = user("manager")
+    escalated = Referral.objects.get(escalated_at__isnull=False)
+    assert escalated.case.owner == manager
+    assert InboxItem.objects.filter(
+        user=manager, case=escalated.case, kind=InboxItem.Kind.ESCALATED, done_at=None
+    ).exists()
+    intake = Referral.objects.get(agent__isnull=True, state=State.PENDING)
+    assert intake.organization.name == "Northside Legal Aid"
+    partnermgr = PartnerAgent.objects.get(user__username="partnermgr")
+    assert partnermgr.organization == intake.organization
+    # Every open referral of the demo is due, or waitlisted with its review date.
+    for referral in Referral.objects.filter(state__in=Referral.OPEN_STATES):
+        assert referral.due_at or referral.review_at, referral
+    # The team rows' copy of the state agrees with their referral.
+    for member in CaseTeamMember.objects.filter(role=CaseTeamMember.Role.PARTNER_AGENT):
+        assert member.referral_state == member.referral.state, member
 
 
 def test_every_case_has_its_internal_fields_filled(demo):

@@ -3,6 +3,7 @@ must hold whoever writes (services, admin, a shell), and the event trail is appe
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from cases.models import (
     Activity,
@@ -12,6 +13,7 @@ from cases.models import (
     CasePartner,
     CaseTeamMember,
     Note,
+    Referral,
     ServiceRequest,
     attachment_upload_to,
 )
@@ -29,10 +31,14 @@ def test_the_status_cannot_be_assigned_directly_on_a_case():
     assert Case.objects.get(pk=case.pk).status == Status.OPEN
 
 
-def test_the_referral_state_cannot_be_assigned_directly_on_a_team_member(partner_agent):
+def test_the_referral_state_cannot_be_assigned_directly_on_a_referral(partner_agent):
     _, member = make_referral(agent_user=partner_agent)
+    referral = member.referral
     with pytest.raises(AttributeError):
-        member.referral_state = CaseTeamMember.Referral.ACCEPTED
+        referral.state = Referral.State.ACCEPTED
+    assert Referral.objects.get(pk=referral.pk).state == Referral.State.PENDING
+    # The team row only holds a copy of the state, kept by the referral services.
+    assert CaseTeamMember.objects.get(pk=member.pk).referral_state == Referral.State.PENDING
 
 
 @pytest.mark.parametrize(
@@ -98,8 +104,38 @@ def test_the_database_rejects_a_user_twice_on_a_case_team(agency_manager, casewo
         CaseTeamMember.objects.create(case=case, user=caseworker, role=CaseTeamMember.Role.AGENCY)
 
 
+def pending_referral(case, organization, agent) -> Referral:
+    return Referral.objects.create(
+        case=case, organization=organization, agent=agent, due_at=timezone.now()
+    )
+
+
 def test_the_database_rejects_a_partner_agent_member_without_organization(
-    agency_manager, partner_agent
+    agency_manager, partner_agent, northside
+):
+    case = make_case(actor=agency_manager)
+    referral = pending_referral(case, northside, partner_agent)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CaseTeamMember.objects.create(
+            case=case,
+            user=partner_agent,
+            role=CaseTeamMember.Role.PARTNER_AGENT,
+            referral=referral,
+            referral_state=Referral.State.PENDING,
+        )
+    # With its organization the same row is fine.
+    CaseTeamMember.objects.create(
+        case=case,
+        user=partner_agent,
+        role=CaseTeamMember.Role.PARTNER_AGENT,
+        organization=northside,
+        referral=referral,
+        referral_state=Referral.State.PENDING,
+    )
+
+
+def test_the_database_rejects_a_partner_agent_member_without_referral(
+    agency_manager, partner_agent, northside
 ):
     case = make_case(actor=agency_manager)
     with pytest.raises(IntegrityError), transaction.atomic():
@@ -107,7 +143,8 @@ def test_the_database_rejects_a_partner_agent_member_without_organization(
             case=case,
             user=partner_agent,
             role=CaseTeamMember.Role.PARTNER_AGENT,
-            referral_state=CaseTeamMember.Referral.PENDING,
+            organization=northside,
+            referral_state=Referral.State.PENDING,
         )
 
 
@@ -118,20 +155,24 @@ def test_the_database_rejects_a_referral_state_on_an_agency_member(agency_manage
             case=case,
             user=caseworker,
             role=CaseTeamMember.Role.AGENCY,
-            referral_state=CaseTeamMember.Referral.PENDING,
+            referral_state=Referral.State.PENDING,
         )
 
 
-def test_the_database_rejects_a_decline_without_a_reason(agency_manager, partner_agent, northside):
+@pytest.mark.parametrize(
+    "state",
+    [Referral.State.DECLINED, Referral.State.COULD_NOT_HELP, Referral.State.WITHDRAWN],
+)
+def test_the_database_rejects_a_decline_without_a_reason(
+    agency_manager, partner_agent, northside, state
+):
     case = make_case(actor=agency_manager)
     with pytest.raises(IntegrityError), transaction.atomic():
-        CaseTeamMember.objects.create(
-            case=case,
-            user=partner_agent,
-            role=CaseTeamMember.Role.PARTNER_AGENT,
-            organization=northside,
-            referral_state=CaseTeamMember.Referral.DECLINED,
-        )
+        Referral.objects.create(case=case, organization=northside, agent=partner_agent, state=state)
+    # The same referral with its coded reason is fine.
+    Referral.objects.create(
+        case=case, organization=northside, agent=partner_agent, state=state, reason="other"
+    )
 
 
 @pytest.mark.parametrize(

@@ -136,7 +136,7 @@ def test_with_the_database_queue_the_task_is_written_in_the_same_transaction(ref
     # Ids only: nothing personal waits in the queue.
     assert task.args_kwargs == {
         "args": [],
-        "kwargs": {"kind": "assignment", "member_id": member.pk},
+        "kwargs": {"kind": "assignment", "referral_id": member.referral_id},
     }
 
 
@@ -148,13 +148,16 @@ def test_the_case_owner_hears_of_accept_decline_and_expiry(
     member = services.case_team_add(actor=case.owner, case=case, user=agent_user)
     with django_capture_on_commit_callbacks(execute=True):
         if what == "accepted":
-            services.referral_accept(actor=agent_user, member=member)
+            services.referral_accept(actor=agent_user, referral=member.referral)
         elif what == "declined":
             services.referral_decline(
-                actor=agent_user, member=member, reason="other", note="Zebulon moved away"
+                actor=agent_user,
+                referral=member.referral,
+                reason="other",
+                note="Zebulon moved away",
             )
         else:
-            services.referral_expire(member=member)
+            assert services.referral_expire(referral=member.referral, now=member.referral.due_at)
     owner_mail = [m for m in mailoutbox if m.to == ["owner@agency.example"]]
     assert len(owner_mail) == 1
     (message,) = owner_mail
@@ -184,7 +187,7 @@ def test_the_case_owner_is_told_of_an_escalation(
     member = case.team.get(user=only.user)
     mailoutbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        routing.referrals_expire_overdue(now=member.expires_at)
+        routing.referrals_expire_overdue(now=member.referral.due_at)
     subjects = sorted(m.subject for m in mailoutbox)
     assert subjects == [
         f"Action needed: case {case.number} is back with you",
@@ -201,7 +204,7 @@ def test_no_assignment_email_goes_out_for_a_referral_withdrawn_before_sending(
 ):
     case, member = make_referral(agent_user=partner_agent)
     services.case_team_remove(actor=case.owner, case=case, user=partner_agent)
-    assert notifications.deliver(kind="assignment", member_id=member.pk) is False
+    assert notifications.deliver(kind="assignment", referral_id=member.referral_id) is False
     assert mailoutbox == []
 
 
@@ -209,5 +212,5 @@ def test_nothing_is_sent_to_somebody_without_an_address(partner_agent, mailoutbo
     partner_agent.email = ""
     partner_agent.save(update_fields=["email"])
     _case, member = make_referral(agent_user=partner_agent)
-    assert notifications.deliver(kind="assignment", member_id=member.pk) is False
+    assert notifications.deliver(kind="assignment", referral_id=member.referral_id) is False
     assert CaseTeamMember.objects.filter(pk=member.pk, referral_state="pending").exists()

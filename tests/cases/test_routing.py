@@ -9,7 +9,15 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import call_command
 
 from cases import routing, services
-from cases.models import AssignmentRule, Case, CaseEvent, CaseTeamMember, RoutingDecision
+from cases.models import (
+    AssignmentRule,
+    Case,
+    CaseEvent,
+    CaseTeamMember,
+    InboxItem,
+    Referral,
+    RoutingDecision,
+)
 from cases.routing import engine
 from cases.routing import selectors as routing_selectors
 from cases.routing import services as routing_services
@@ -26,13 +34,13 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 Outcome = RoutingDecision.Outcome
-Referral = CaseTeamMember.Referral
+State = Referral.State
 
 
 @contextmanager
 def no_auto_routing():
     """Build cases without the refer hook routing them (set-up only)."""
-    with mock.patch.object(services, "after_refer_hooks", []):
+    with mock.patch("cases.routing.hooks.route_after_refer", lambda **kwargs: None):
         yield
 
 
@@ -68,7 +76,7 @@ def give_open_cases(partner: PartnerAgent, count: int, *, accepted: int = 0) -> 
         for i in range(count):
             _, member = make_referral(agent_user=partner.user)
             if i < accepted:
-                services.referral_accept(actor=partner.user, member=member)
+                services.referral_accept(actor=partner.user, referral=member.referral)
 
 
 def active_partner(case: Case) -> CaseTeamMember | None:
@@ -263,10 +271,14 @@ def test_closed_out_referrals_do_not_count_as_workload(northside, snap):
     a = agent("ana", northside, max_open_cases=1)
     with no_auto_routing():
         _, declined = make_referral(agent_user=a.user)
-        services.referral_decline(actor=a.user, member=declined, reason="no_capacity")
-        _, done = make_referral(agent_user=a.user)
-        services.referral_accept(actor=a.user, member=done)
-        services.referral_complete(actor=a.user, member=done)
+        declined = services.referral_decline(
+            actor=a.user, referral=declined.referral, reason="no_capacity"
+        )
+        _, done = make_referral(agent_user=a.user, accepted=True)
+        done = services.referral_complete(
+            actor=a.user, referral=done.referral, outcome=Referral.Outcome.SERVED, note="Done."
+        )
+    assert [declined.state, done.state] == [State.DECLINED, State.COMPLETED]
     rule("r", organizations=[northside])
     assert routing.case_route(actor=None, case=unassigned_case(program=snap)).winner == a
 
@@ -344,13 +356,17 @@ def test_an_agent_who_declined_the_case_is_never_a_candidate_again(northside, sn
     a, b = agent("ana", northside), agent("ben", northside)
     case = unassigned_case(program=snap)
     services.case_team_add(actor=None, case=case, user=a.user)
-    services.referral_decline(actor=a.user, member=case.team.get(user=a.user), reason="conflict")
+    services.referral_decline(
+        actor=a.user, referral=case.team.get(user=a.user).referral, reason="conflict"
+    )
     rule("r", organizations=[northside])
     decision = routing.case_route(actor=None, case=case)
     assert decision.winner == b
     reasons = {c["name"]: c["reason"] for c in decision.candidates}
     assert reasons["Ana Agent"] == "Declined this case"
-    services.referral_decline(actor=b.user, member=active_partner(case), reason="conflict")
+    services.referral_decline(
+        actor=b.user, referral=active_partner(case).referral, reason="conflict"
+    )
     assert routing.case_route(actor=None, case=case).outcome == Outcome.NO_CANDIDATE
 
 
@@ -358,7 +374,8 @@ def test_an_agent_who_let_the_referral_expire_is_never_a_candidate_again(northsi
     a, b = agent("ana", northside), agent("ben", northside)
     case = unassigned_case(program=snap)
     member = services.case_team_add(actor=None, case=case, user=a.user, response_hours=1)
-    services.referral_expire(member=member)
+    referral = member.referral
+    assert services.referral_expire(referral=referral, now=referral.due_at + timedelta(minutes=1))
     rule("r", organizations=[northside])
     decision = routing.case_route(actor=None, case=case)
     assert decision.winner == b
@@ -372,7 +389,7 @@ def test_a_withdrawn_agent_may_be_routed_the_case_again(northside, snap):
     services.case_team_remove(actor=None, case=case, user=a.user)
     rule("r", organizations=[northside])
     assert routing.case_route(actor=None, case=case).winner == a
-    assert active_partner(case).referral_state == Referral.PENDING
+    assert active_partner(case).referral_state == State.PENDING
 
 
 # Routing runs ------------------------------------------------------------------------------
@@ -386,13 +403,21 @@ def test_referring_a_case_routes_it_and_records_why(northside, snap, agency_mana
 
     member = active_partner(case)
     assert member.user == a.user
-    assert member.referral_state == Referral.PENDING
-    assert abs(member.expires_at - member.added_at - timedelta(hours=36)) < timedelta(minutes=1)
+    assert member.referral_state == State.PENDING
+    # The rule's window, in business hours of the organization's calendar.
+    referral = member.referral
+    assert referral.state == State.PENDING
+    assert referral.response_hours == 36
+    assert referral.due_at == services.referral_due_at(
+        organization=northside, hours=36, start=referral.requested_at
+    )
+    assert referral.due_at - referral.requested_at >= timedelta(hours=36)
     assert a.user.has_perm("cases.view_case", case)
     decision = routing.latest_routing_decision(case=case)
     assert decision.trigger == RoutingDecision.Trigger.REFERRAL
     assert decision.actor == agency_manager
     assert decision.explanation == "Least loaded: 0 of 25 open cases; speaks Spanish; serves SNAP"
+    assert referral.routing_decision == decision
     verbs = list(case.events.order_by("pk").values_list("verb", flat=True))
     assert verbs[-3:] == [
         CaseEvent.Verb.PARTNER_ADDED,
@@ -444,6 +469,9 @@ def test_bulk_routing_takes_every_unassigned_third_party_case(northside, snap):
     counts = routing.cases_route_unassigned(actor=None)
     assert counts == {Outcome.ASSIGNED: 2, Outcome.NO_CANDIDATE: 1}
     assert [active_partner(c) is not None for c in cases] == [True, True, False]
+    for case in cases[:2]:
+        decision = RoutingDecision.objects.get(case=case)
+        assert active_partner(case).referral.routing_decision == decision
     assert a.user.case_memberships.filter(is_active=True).count() == 2
     assert list(routing.unassigned_cases()) == [cases[2]]
 
@@ -466,9 +494,10 @@ def test_routing_one_case_takes_the_same_queries_whatever_the_pool_size(
     rule("r", organizations=[northside])
     case = unassigned_case(program=snap)
     rules = routing_selectors.ruleset()
-    # 6 of the Assignment Manager (lock, history, lock agents, workloads, decision, event)
-    # and savepoints; the rest is case_team_add.
-    with django_assert_max_num_queries(30):
+    # 8 of the Assignment Manager (lock, history of referrals and of the team, lock agents,
+    # workloads, decision, the referral linked to it, event) and savepoints; the rest is
+    # case_team_add (33 for 1 or 8 agents in the pool).
+    with django_assert_max_num_queries(33):
         routing_services._route(
             actor=None, case_pk=case.pk, trigger=RoutingDecision.Trigger.BULK, rules=rules
         )
@@ -489,38 +518,47 @@ def _route_to_first(northside, snap, **rule_fields):
 def test_an_overdue_referral_expires_and_goes_to_the_next_candidate(northside, snap):
     case, first, a, b = _route_to_first(northside, snap)
     assert first.user == a.user
-    assert routing.referrals_expire_overdue(now=first.expires_at - timedelta(seconds=1)) == {}
+    due = first.referral.due_at
+    assert routing.referrals_expire_overdue(now=due - timedelta(seconds=1)) == {}
 
-    counts = routing.referrals_expire_overdue(now=first.expires_at)
+    counts = routing.referrals_expire_overdue(now=due)
     assert counts == {"expired": 1, Outcome.ASSIGNED: 1}
     first.refresh_from_db()
-    assert first.referral_state == Referral.EXPIRED
+    assert first.referral_state == State.EXPIRED
+    assert first.referral.state == State.EXPIRED
     assert not first.is_active
     assert not a.user.has_perm("cases.view_case", case)
     second = active_partner(case)
     assert second.user == b.user
-    assert second.referral_state == Referral.PENDING
+    assert second.referral_state == State.PENDING
     decision = routing.latest_routing_decision(case=case)
     assert decision.trigger == RoutingDecision.Trigger.EXPIRY
     assert decision.winner == b
+    assert second.referral.replaces == first.referral
+    assert second.referral.routing_decision == decision
     assert case.events.filter(verb=CaseEvent.Verb.EXPIRED).count() == 1
 
 
 def test_expiring_is_idempotent(northside, snap):
     case, first, *_ = _route_to_first(northside, snap)
-    routing.referrals_expire_overdue(now=first.expires_at)
-    events = case.events.count()
-    decisions = case.routing_decisions.count()
-    assert routing.referrals_expire_overdue(now=first.expires_at) == {}
+    # The job runs at the due time: the next referral it makes is due an hour after that.
+    with mock.patch("django.utils.timezone.now", return_value=first.referral.due_at):
+        assert routing.referrals_expire_overdue() == {"expired": 1, Outcome.ASSIGNED: 1}
+        events = case.events.count()
+        decisions = case.routing_decisions.count()
+        referrals = case.referrals.count()
+        assert routing.referrals_expire_overdue() == {}
     assert case.events.count() == events
     assert case.routing_decisions.count() == decisions
+    assert case.referrals.count() == referrals
 
 
 def test_when_nobody_is_left_the_case_is_escalated_to_its_owner(northside, snap):
     case, first, _a, _b = _route_to_first(northside, snap)
-    routing.referrals_expire_overdue(now=first.expires_at)
+    routing.referrals_expire_overdue(now=first.referral.due_at)
     second = active_partner(case)
-    counts = routing.referrals_expire_overdue(now=second.expires_at)
+    lapsed = second.referral
+    counts = routing.referrals_expire_overdue(now=lapsed.due_at)
     assert counts == {"expired": 1, Outcome.ESCALATED: 1}
     assert active_partner(case) is None
     decision = routing.latest_routing_decision(case=case)
@@ -530,27 +568,45 @@ def test_when_nobody_is_left_the_case_is_escalated_to_its_owner(northside, snap)
     escalated = case.events.get(verb=CaseEvent.Verb.ESCALATED)
     assert escalated.data["decision"] == decision.pk
     assert case.status == Case.Status.THIRD_PARTY
+    lapsed.refresh_from_db()
+    assert lapsed.state == State.EXPIRED
+    assert lapsed.escalated_at is not None
+    item = InboxItem.objects.get(case=case, kind=InboxItem.Kind.ESCALATED)
+    assert item.user == case.owner
+    assert item.done_at is None
 
 
 def test_a_rule_can_escalate_at_once_on_expiry(northside, snap):
     case, first, _, b = _route_to_first(northside, snap, on_expiry=AssignmentRule.OnExpiry.ESCALATE)
-    assert routing.referrals_expire_overdue(now=first.expires_at) == {
+    assert routing.referrals_expire_overdue(now=first.referral.due_at) == {
         "expired": 1,
         Outcome.ESCALATED: 1,
     }
     assert not b.user.case_memberships.exists()
     assert "escalates to the case owner" in routing.latest_routing_decision(case=case).explanation
+    first.referral.refresh_from_db()
+    assert first.referral.escalated_at is not None
+    assert InboxItem.objects.filter(
+        case=case, user=case.owner, kind=InboxItem.Kind.ESCALATED
+    ).exists()
 
 
 def test_an_expired_referral_made_by_hand_is_escalated_without_a_rule(partner_agent, snap):
     case, member = make_referral(agent_user=partner_agent, program=snap)
     services.case_team_remove(actor=None, case=case, user=partner_agent)
     member = services.case_team_add(actor=None, case=case, user=partner_agent, response_hours=2)
-    assert routing.referrals_expire_overdue(now=member.expires_at) == {
+    referral = member.referral
+    assert routing.referrals_expire_overdue(now=referral.due_at) == {
         "expired": 1,
         Outcome.ESCALATED: 1,
     }
     assert case.events.filter(verb=CaseEvent.Verb.ESCALATED).exists()
+    referral.refresh_from_db()
+    assert referral.state == State.EXPIRED
+    assert referral.escalated_at is not None
+    assert InboxItem.objects.filter(
+        case=case, user=case.owner, kind=InboxItem.Kind.ESCALATED
+    ).exists()
 
 
 def test_a_recalled_case_is_not_rerouted_when_its_old_referral_lapses(northside, snap):
@@ -558,7 +614,10 @@ def test_a_recalled_case_is_not_rerouted_when_its_old_referral_lapses(northside,
     services.case_transition(
         actor=UserFactory(username="factory-manager"), case=case, name="recall"
     )
-    assert routing.referrals_expire_overdue(now=first.expires_at) == {}
+    first.referral.refresh_from_db()
+    assert first.referral.state == State.WITHDRAWN
+    assert routing.referrals_expire_overdue(now=first.referral.due_at) == {}
+    assert not InboxItem.objects.filter(case=case, kind=InboxItem.Kind.ESCALATED).exists()
 
 
 def test_a_declined_routed_referral_goes_to_the_next_candidate(
@@ -566,13 +625,18 @@ def test_a_declined_routed_referral_goes_to_the_next_candidate(
 ):
     case, first, a, b = _route_to_first(northside, snap)
     with django_capture_on_commit_callbacks(execute=True):
-        services.referral_decline(actor=a.user, member=first, reason="no_capacity")
-    assert active_partner(case).user == b.user
+        services.referral_decline(actor=a.user, referral=first.referral, reason="no_capacity")
+    second = active_partner(case)
+    assert second.user == b.user
     decision = routing.latest_routing_decision(case=case)
     assert decision.trigger == RoutingDecision.Trigger.DECLINE
     assert {c["name"]: c["excluded"] for c in decision.candidates}["Ana Agent"] == "declined"
+    assert second.referral.replaces == first.referral
+    assert second.referral.routing_decision == decision
     # The task is idempotent: running it again changes nothing.
-    assert routing.referral_after_decline(member_id=first.pk) is None
+    assert routing.referral_after_decline(referral_id=first.referral.pk) is None
+    assert case.routing_decisions.count() == 2
+    assert active_partner(case) == second
 
 
 def test_a_referral_made_by_hand_and_declined_stays_with_the_owner(
@@ -584,19 +648,21 @@ def test_a_referral_made_by_hand_and_declined_stays_with_the_owner(
     case = unassigned_case(program=snap)
     member = services.case_team_add(actor=None, case=case, user=a.user)
     with django_capture_on_commit_callbacks(execute=True):
-        services.referral_decline(actor=a.user, member=member, reason="conflict")
+        services.referral_decline(actor=a.user, referral=member.referral, reason="conflict")
     assert active_partner(case) is None
     assert not case.routing_decisions.exists()
+    assert not InboxItem.objects.filter(case=case, kind=InboxItem.Kind.ESCALATED).exists()
 
 
 def test_the_route_expired_command_expires_and_reports(northside, snap, capsys):
     _case, first, *_ = _route_to_first(northside, snap)
-    with mock.patch("django.utils.timezone.now", return_value=first.expires_at):
+    with mock.patch("django.utils.timezone.now", return_value=first.referral.due_at):
         call_command("route_expired")
     out = capsys.readouterr().out
     assert "1 expired" in out
     first.refresh_from_db()
-    assert first.referral_state == Referral.EXPIRED
+    assert first.referral_state == State.EXPIRED
+    assert first.referral.state == State.EXPIRED
 
 
 # Dry run and demo --------------------------------------------------------------------------

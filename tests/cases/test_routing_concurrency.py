@@ -4,13 +4,14 @@ workloads add up to the assignments."""
 
 import threading
 from collections import Counter
+from unittest import mock
 
 import pytest
 from django.db import connection
 from django.db.models import Count
 
-from cases import routing, services
-from cases.models import Case, CaseTeamMember, RoutingDecision
+from cases import routing
+from cases.models import Case, CaseTeamMember, Referral, RoutingDecision
 from cases.routing import services as routing_services
 from tests.factories import (
     PartnerAgentFactory,
@@ -19,6 +20,7 @@ from tests.factories import (
     UserFactory,
     make_case,
 )
+from tests.routing_off import routing_off
 
 pytestmark = [
     pytest.mark.usefixtures("fast_password_hashing"),
@@ -28,7 +30,7 @@ pytestmark = [
 
 ROUTERS = 4
 Outcome = RoutingDecision.Outcome
-Referral = CaseTeamMember.Referral
+State = Referral.State
 
 
 @pytest.fixture(autouse=True)
@@ -65,12 +67,8 @@ def run_together(call, times: int) -> list:
 
 
 def unassigned_cases(count: int, **fields) -> list[Case]:
-    hooks = services.after_refer_hooks[:]
-    services.after_refer_hooks.clear()
-    try:
+    with routing_off():
         return [make_case(status=Case.Status.THIRD_PARTY, **fields) for _ in range(count)]
-    finally:
-        services.after_refer_hooks[:] = hooks
 
 
 def open_counts() -> dict[int, int]:
@@ -78,7 +76,7 @@ def open_counts() -> dict[int, int]:
         CaseTeamMember.objects.filter(
             role=CaseTeamMember.Role.PARTNER_AGENT,
             is_active=True,
-            referral_state__in=CaseTeamMember.OPEN_REFERRAL_STATES,
+            referral_state__in=Referral.OPEN_STATES,
         )
         .values("user_id")
         .annotate(n=Count("pk"))
@@ -130,6 +128,13 @@ def test_concurrent_routers_on_one_queue_never_assign_a_case_twice(chunk_size):
     assigned = RoutingDecision.objects.filter(outcome=Outcome.ASSIGNED)
     assert assigned.count() == capacity
     assert assigned.values("case_id").distinct().count() == capacity
+    # Each new referral names the decision that made it.
+    referrals = Referral.objects.filter(case__in=cases, state=State.PENDING)
+    assert referrals.count() == capacity
+    for referral in referrals.select_related("routing_decision__winner"):
+        assert referral.routing_decision.outcome == Outcome.ASSIGNED
+        assert referral.routing_decision.case_id == referral.case_id
+        assert referral.routing_decision.winner.user_id == referral.agent_id
     # The workloads add up: every agent is full, none past the limit, and each agent's open
     # referrals are exactly the assignments decided for them.
     loads = open_counts()
@@ -161,6 +166,7 @@ def test_concurrent_route_automatically_on_one_case_assigns_it_once():
     assert outcomes == {Outcome.ASSIGNED: 1, "NotRoutable": ROUTERS - 1}
     assert case.team.filter(role=CaseTeamMember.Role.PARTNER_AGENT, is_active=True).count() == 1
     assert case.routing_decisions.count() == 1
+    assert case.referrals.get().routing_decision == case.routing_decisions.get()
 
 
 def test_concurrent_expiry_sweeps_expire_and_reroute_each_referral_once():
@@ -179,11 +185,14 @@ def test_concurrent_expiry_sweeps_expire_and_reroute_each_referral_once():
     )
     cases = unassigned_cases(6, program=program, language="en")
     routing.cases_route_unassigned(actor=None)
-    first = {m.case_id: m for m in CaseTeamMember.objects.filter(referral_state=Referral.PENDING)}
+    pending = CaseTeamMember.objects.filter(referral_state=State.PENDING).select_related("referral")
+    first = {m.case_id: m.referral for m in pending}
     assert len(first) == 6
-    now = max(m.expires_at for m in first.values())
+    now = max(referral.due_at for referral in first.values())
 
-    results = run_together(lambda: routing.referrals_expire_overdue(now=now), ROUTERS)
+    # The sweeps run at `now`: the referrals they make are due an hour after it.
+    with mock.patch("django.utils.timezone.now", return_value=now):
+        results = run_together(lambda: routing.referrals_expire_overdue(now=now), ROUTERS)
 
     assert [kind for kind, _ in results] == ["ok"] * ROUTERS, results
     totals = sum((counts for _, counts in results), Counter())
@@ -191,6 +200,12 @@ def test_concurrent_expiry_sweeps_expire_and_reroute_each_referral_once():
     assert totals[Outcome.ASSIGNED] == 6
     for case in cases:
         rows = case.team.filter(role=CaseTeamMember.Role.PARTNER_AGENT)
-        assert rows.filter(referral_state=Referral.EXPIRED).count() == 1
+        assert rows.filter(referral_state=State.EXPIRED).count() == 1
         assert rows.filter(is_active=True).count() == 1
         assert case.events.filter(verb="expired").count() == 1
+        expired = case.referrals.get(state=State.EXPIRED)
+        assert expired == first[case.pk]
+        current = case.referrals.get(state=State.PENDING)
+        assert current.replaces == expired
+        assert current.routing_decision.trigger == RoutingDecision.Trigger.EXPIRY
+        assert rows.get(is_active=True).referral == current

@@ -5,7 +5,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from cases import routing, services
-from cases.models import AssignmentRule, Case, RoutingDecision
+from cases.models import AssignmentRule, Case, Referral, RoutingDecision
 
 pytestmark = pytest.mark.django_db
 
@@ -29,4 +29,6 @@ def test_referring_any_approved_demo_case_routes_it_to_northside_legal_aid(demo)
         assert decision.explanation.startswith(("Least loaded: ", "Round robin: "))
         member = case.team.get(user=decision.winner.user)
         assert member.is_active
-        assert member.expires_at is not None
+        assert member.referral.state == Referral.State.PENDING
+        assert member.referral.due_at is not None
+        assert member.referral.routing_decision == decision

@@ -9,8 +9,8 @@ from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from cases import routing, services
-from cases.models import AssignmentRule, Case, CaseEvent, CaseTeamMember, RoutingDecision
+from cases import routing
+from cases.models import AssignmentRule, Case, CaseEvent, CaseTeamMember, Referral, RoutingDecision
 from cases.routing import services as routing_services
 from tests.factories import PartnerAgentFactory, ProgramFactory, UserFactory, make_case
 
@@ -49,7 +49,7 @@ def the_rule(northside):
 @pytest.fixture
 def unassigned(snap):
     """A Third-Party case nobody has yet (as if referred before any rule existed)."""
-    with mock.patch.object(services, "after_refer_hooks", []):
+    with mock.patch("cases.routing.hooks.route_after_refer", lambda **kwargs: None):
         return make_case(status=Case.Status.THIRD_PARTY, program=snap, language="es")
 
 
@@ -274,10 +274,11 @@ def test_route_automatically_assigns_the_case_and_says_why(
     assert "Why this agent" in html
     assert "Least loaded: 0 of 25 open cases; speaks Spanish; serves SNAP" in html
     member = unassigned.team.get(user=ana.user)
-    assert member.referral_state == CaseTeamMember.Referral.PENDING
+    assert member.referral_state == Referral.State.PENDING
     decision = routing.latest_routing_decision(case=unassigned)
     assert decision.trigger == RoutingDecision.Trigger.MANUAL
     assert decision.actor == agency_manager
+    assert member.referral.routing_decision == decision
 
 
 def test_route_automatically_on_an_assigned_case_changes_nothing(
@@ -314,6 +315,9 @@ def test_the_routing_page_routes_every_unassigned_case(client, agency_manager, a
     response = client.post(reverse("cases:routing_route_unassigned"), follow=True)
     assert "2 cases routed." in response.content.decode()
     assert all(c.team.filter(user=ana.user, is_active=True).exists() for c in cases)
+    for case in cases:
+        referral = case.referrals.get(agent=ana.user, state=Referral.State.PENDING)
+        assert referral.routing_decision == case.routing_decisions.get()
 
 
 def test_the_dry_run_page_shows_what_would_happen_and_writes_nothing(

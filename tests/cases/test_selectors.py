@@ -2,14 +2,16 @@
 population, internal records never come out of them, and a case you may not see is 404."""
 
 import random
+from datetime import timedelta
 
 import pytest
 from django.core.files.base import ContentFile
 from django.http import Http404
+from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user
 
 from cases import selectors, services
-from cases.models import Case, CaseTeamMember, CaseUserObjectPermission
+from cases.models import Case, CaseTeamMember, CaseUserObjectPermission, Referral
 from casesite.roles import Role
 from partners.models import PartnerAgent
 from tests.factories import (
@@ -26,7 +28,9 @@ pytestmark = [
     pytest.mark.usefixtures("fast_password_hashing", "services_without_routing"),
 ]
 
-Referral = CaseTeamMember.Referral
+State = Referral.State
+# Later than any response window of a referral made today: every pending one is overdue.
+FAR_FUTURE = timezone.now() + timedelta(days=365)
 KINDS = ("activities", "attachments", "servicerequests", "notes")
 ALL_TABS = list(KINDS)
 
@@ -108,7 +112,7 @@ class Population:
         )
         case = Case.objects.get(pk=rng.choice(self.cases).pk)
         members = self.active(case=case)
-        pending = [m for m in members if m.referral_state == Referral.PENDING]
+        pending = [m for m in members if m.referral_state == State.PENDING]
         if action == "add":
             user = rng.choice(self.partner_users)  # managers may work cases themselves
             if case.status != Case.Status.THIRD_PARTY or any(m.user == user for m in members):
@@ -120,20 +124,28 @@ class Population:
             services.case_team_remove(actor=self.actor, case=case, user=member.user)
         elif action == "decline" and pending:
             member = rng.choice(pending)
-            services.referral_decline(actor=member.user, member=member, reason="no_capacity")
+            services.referral_decline(
+                actor=member.user, referral=member.referral, reason="no_capacity"
+            )
         elif action == "accept" and pending:
             member = rng.choice(pending)
-            services.referral_accept(actor=member.user, member=member)
+            services.referral_accept(actor=member.user, referral=member.referral)
         elif action == "expire" and pending:
-            services.referral_expire(member=rng.choice(pending))
+            # Past any response window: the referral is overdue, so it expires.
+            services.referral_expire(referral=rng.choice(pending).referral, now=FAR_FUTURE)
         elif action == "complete":
-            accepted = [m for m in members if m.referral_state == Referral.ACCEPTED]
+            accepted = [m for m in members if m.referral_state == State.ACCEPTED]
             if not accepted:
                 return
             member = rng.choice(accepted)
-            services.referral_complete(actor=member.user, member=member)
+            services.referral_complete(
+                actor=member.user,
+                referral=member.referral,
+                outcome=Referral.Outcome.SERVED,
+                note="Helped with the application",
+            )
         elif action == "reassign":
-            open_ = [m for m in members if m.referral_state in CaseTeamMember.OPEN_REFERRAL_STATES]
+            open_ = [m for m in members if m.referral_state in Referral.OPEN_STATES]
             if not open_:
                 return
             member = rng.choice(open_)
@@ -150,7 +162,9 @@ class Population:
             ]
             if not targets:
                 return
-            services.referral_reassign(actor=manager, member=member, to_user=rng.choice(targets))
+            services.referral_reassign(
+                actor=manager, referral=member.referral, to_user=rng.choice(targets)
+            )
         elif action == "recall" and case.status == Case.Status.THIRD_PARTY:
             services.case_transition(actor=self.actor, case=case, name="recall")
             services.case_transition(actor=self.actor, case=case, name="refer")
@@ -186,10 +200,10 @@ def test_the_partner_selector_and_guardian_agree_for_every_user_of_a_generated_p
     # The population really exercised the team changes it claims to.
     states = set(CaseTeamMember.objects.values_list("referral_state", flat=True))
     assert {
-        Referral.PENDING,
-        Referral.ACCEPTED,
-        Referral.DECLINED,
-        Referral.WITHDRAWN,
+        State.PENDING,
+        State.ACCEPTED,
+        State.DECLINED,
+        State.WITHDRAWN,
     } <= states
     assert population.operations > 100
     assert any(selector_cases(user) for user in population.managers)
@@ -267,7 +281,7 @@ SENTINEL = "SENTINEL-INTERNAL-7f3a"
 def test_internal_records_never_come_out_of_the_partner_selectors(
     caseworker, partner_agent, private_storage
 ):
-    case, _ = make_referral(agent_user=partner_agent, tabs=ALL_TABS)
+    case, _ = make_referral(agent_user=partner_agent, tabs=ALL_TABS, accepted=True)
     internal, shared = {}, {}
     for flag, store, label in ((False, internal, SENTINEL), (True, shared, "Shared")):
         store["notes"] = services.record_add(
@@ -395,5 +409,53 @@ def test_the_cases_list_searches_filters_and_sorts(
     assert listed(sort="-number") == listed(sort="number")[::-1]
     assert listed(sort="-no-such-field") == listed(sort="-updated")
     member = referred.team.get(user=partner_agent)
-    services.referral_accept(actor=partner_agent, member=member)
+    services.referral_accept(actor=partner_agent, referral=member.referral)
     assert listed(pending_only=True) == []
+
+
+# Referral timing and the case header's referral --------------------------------------------
+
+
+def test_a_pending_referral_is_due_in_business_hours_then_overdue(partner_agent):
+    _case, member = make_referral(agent_user=partner_agent)
+    referral = member.referral
+    asked = referral.requested_at
+
+    timing = selectors.referral_timing(referral=referral, now=asked)
+    assert timing == selectors.Timing("due in 16 business hours", False, referral.due_at)
+    assert selectors.referral_timing(
+        referral=referral, now=referral.due_at + timedelta(minutes=30)
+    ) == selectors.Timing("overdue by 30 minutes", True, referral.due_at)
+    late = selectors.referral_timing(referral=referral, now=referral.due_at + timedelta(days=2))
+    assert late.text == "overdue by 2 days" and late.overdue
+
+
+def test_a_referral_being_worked_has_no_deadline_and_a_waitlisted_one_a_review_date(
+    partner_agent,
+):
+    _case, member = make_referral(agent_user=partner_agent, accepted=True)
+    assert selectors.referral_timing(referral=member.referral) is None
+    review_at = timezone.now() + timedelta(days=10)
+    referral = services.referral_waitlist(
+        actor=partner_agent, referral=member.referral, review_at=review_at
+    )
+    when = timezone.localtime(review_at)
+    assert selectors.referral_timing(referral=referral) == selectors.Timing(
+        f"review on {when:%b %-d, %Y}", False, review_at
+    )
+    overdue = selectors.referral_timing(referral=referral, now=review_at + timedelta(days=1))
+    assert overdue.text == "review overdue by 1 day" and overdue.overdue
+
+
+def test_the_header_referral_is_the_open_one_due_first_else_the_newest(
+    agency_manager, partner_agent, outsider
+):
+    case, first = make_referral(agent_user=partner_agent, actor=agency_manager)
+    soon = services.case_team_add(actor=agency_manager, case=case, user=outsider, response_hours=2)
+    assert selectors.case_current_referral(case=case) == soon.referral
+    services.referral_decline(actor=outsider, referral=soon.referral, reason="no_capacity")
+    assert selectors.case_current_referral(case=case) == first.referral
+    services.referral_decline(actor=partner_agent, referral=first.referral, reason="conflict")
+    # Nothing open: the newest referral, however it ended.
+    assert selectors.case_current_referral(case=case) == soon.referral
+    assert selectors.case_current_referral(case=make_case(status=Case.Status.THIRD_PARTY)) is None

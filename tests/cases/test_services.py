@@ -1,6 +1,8 @@
 """The write side: every transition and its permission, the primary-partner rules, the
 Case Team with its object permissions, the referral answers, records and the event trail."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
@@ -15,6 +17,7 @@ from cases.models import (
     CasePartner,
     CaseTeamMember,
     CaseUserObjectPermission,
+    Referral,
 )
 from casesite.roles import Role
 from partners.models import PartnerAgent
@@ -32,7 +35,7 @@ pytestmark = [
 ]
 
 Status = Case.Status
-Referral = CaseTeamMember.Referral
+State = Referral.State
 Verb = CaseEvent.Verb
 ConflictError = services.ConflictError
 ALL_TABS = {"activities", "attachments", "servicerequests", "notes"}
@@ -99,9 +102,15 @@ ALLOWED = {
 }
 
 
+# Closing a Third-Party case withdraws its referrals: it takes the recall permission too.
+NEEDS_RECALL = {("close", Status.THIRD_PARTY)}
+
+
 def expected_outcome(role: str, name: str, source: str):
     if source not in SOURCES[name]:
         return ConflictError
+    if (name, source) in NEEDS_RECALL and "recall" not in ALLOWED[role]:
+        return PermissionDenied
     if name in ALLOWED[role]:
         return TARGETS[name]
     return PermissionDenied
@@ -140,7 +149,12 @@ def test_every_transition_is_allowed_denied_or_in_conflict_by_role_and_state(
     else:
         result = services.case_transition(actor=actor, case=case, name=name)
         assert result.status == expected == Case.objects.get(pk=case.pk).status
-        [event] = new_events(case, since)  # exactly one event per transition
+        events = new_events(case, since)
+        # Exactly one TRANSITION event per transition; Close and Recall of a Third-Party
+        # case then withdraw the partner agent's open referral, one WITHDRAWN event each.
+        withdrawn = int(name in ("close", "recall") and source == Status.THIRD_PARTY)
+        assert [e.verb for e in events] == [Verb.TRANSITION] + [Verb.WITHDRAWN] * withdrawn
+        event = events[0]
         assert event.verb == Verb.TRANSITION and event.actor == actor
         assert event.data["transition"] == name
         assert (event.data["source"], event.data["target"]) == (source, expected)
@@ -209,11 +223,14 @@ def test_a_stale_case_object_cannot_replay_a_transition(agency_manager):
     assert case.events.filter(verb=Verb.TRANSITION).count() == 1
 
 
-def test_referring_runs_the_routing_hooks_only_when_no_partner_agent_is_on_the_team(
-    agency_manager, partner_agent
+def test_referring_asks_for_routing_only_when_no_partner_agent_is_on_the_team(
+    agency_manager, partner_agent, monkeypatch
 ):
     calls = []
-    services.after_refer_hooks.append(lambda *, case, actor: calls.append((case.pk, actor)))
+    monkeypatch.setattr(
+        "cases.routing.hooks.route_after_refer",
+        lambda *, case, actor: calls.append((case.pk, actor)),
+    )
     first = make_case(status=Status.APPROVED)
     services.case_transition(actor=agency_manager, case=first, name="refer")
     assert calls == [(first.pk, agency_manager)]
@@ -230,29 +247,48 @@ def test_recalling_a_referral_withdraws_every_partner_agent_and_revokes_their_ac
 ):
     case, first = make_referral(agent_user=partner_agent)
     services.case_team_add(actor=agency_manager, case=case, user=partner_colleague)
-    services.referral_accept(actor=partner_agent, member=first)
+    services.referral_accept(actor=partner_agent, referral=first.referral)
     services.case_transition(actor=agency_manager, case=case, name="recall")
     for user in (partner_agent, partner_colleague):
-        member = CaseTeamMember.objects.get(case=case, user=user)
-        assert (member.referral_state, member.is_active) == (Referral.WITHDRAWN, False)
+        member = CaseTeamMember.objects.select_related("referral").get(case=case, user=user)
+        assert (member.referral_state, member.is_active) == (State.WITHDRAWN, False)
+        assert (member.referral.state, member.referral.reason) == (
+            State.WITHDRAWN,
+            Referral.WithdrawReason.RECALLED,
+        )
         assert object_perms(user, case) == set()
         assert not user.has_perm("cases.view_case", case)
     assert group_perms(northside, case) == set()
     assert not selectors.cases_for_partner_agent(user=partner_manager).exists()
 
 
-def test_recalling_a_case_whose_partner_completed_the_work_keeps_it_completed(
+def test_recalling_withdraws_open_referrals_and_a_completed_one_stays_completed_as_its_agent_leaves(
     agency_manager, partner_agent, partner_colleague
 ):
-    case, done = make_referral(agent_user=partner_agent)
-    services.referral_accept(actor=partner_agent, member=done)
-    services.referral_complete(actor=partner_agent, member=done)
+    case, done = make_referral(agent_user=partner_agent, accepted=True)
+    services.referral_complete(
+        actor=partner_agent, referral=done.referral, outcome="served", note="Lease signed"
+    )
     services.case_team_add(actor=agency_manager, case=case, user=partner_colleague)
+    since = last_event_id()
     services.case_transition(actor=agency_manager, case=case, name="recall")
     states = dict(
         case.team.filter(role="partner_agent").values_list("user__username", "referral_state")
     )
-    assert states == {"pa": Referral.COMPLETED, "pb": Referral.WITHDRAWN}
+    assert states == {"pa": State.COMPLETED, "pb": State.WITHDRAWN}
+    referrals = {r.agent.username: r for r in case.referrals.select_related("agent")}
+    assert (referrals["pa"].state, referrals["pa"].outcome, referrals["pa"].reason) == (
+        State.COMPLETED,
+        Referral.Outcome.SERVED,
+        "",
+    )
+    assert (referrals["pb"].state, referrals["pb"].reason) == (
+        State.WITHDRAWN,
+        Referral.WithdrawReason.RECALLED,
+    )
+    # Only the open referral is withdrawn: one WITHDRAWN event, for the colleague's.
+    withdrawn = [e for e in new_events(case, since) if e.verb == Verb.WITHDRAWN]
+    assert len(withdrawn) == 1 and partner_colleague.get_full_name() in withdrawn[0].data["agent"]
     assert not case.team.filter(role="partner_agent", is_active=True).exists()
     assert object_perms(partner_agent, case) == object_perms(partner_colleague, case) == set()
 
@@ -438,7 +474,7 @@ def test_adding_a_partner_agent_grants_exactly_the_case_and_its_default_tabs(
     assert (link.partner, link.is_primary) == (northside, True)
     # Pending and unseen: the New asterisk in My Cases.
     assert (member.referral_state, member.is_active, member.seen_at) == (
-        Referral.PENDING,
+        State.PENDING,
         True,
         None,
     )
@@ -534,21 +570,29 @@ def test_removing_a_partner_agent_revokes_everything_at_once_and_withdraws(
     assert not partner_agent.has_perm("cases.view_case", case)
     assert not partner_agent.has_perm("cases.work_case", case)
     assert object_perms(partner_agent, case) == set()
-    member = CaseTeamMember.objects.get(pk=member.pk)
-    assert (member.referral_state, member.is_active) == (Referral.WITHDRAWN, False)
+    member = CaseTeamMember.objects.select_related("referral").get(pk=member.pk)
+    assert (member.referral_state, member.is_active) == (State.WITHDRAWN, False)
+    assert (member.referral.state, member.referral.reason) == (
+        State.WITHDRAWN,
+        Referral.WithdrawReason.REMOVED,
+    )
     assert not selectors.cases_for_partner_agent(user=partner_agent).exists()
-    assert [e.verb for e in new_events(case, since)] == [Verb.TEAM_REMOVED]
+    assert [e.verb for e in new_events(case, since)] == [Verb.WITHDRAWN, Verb.TEAM_REMOVED]
     # The organization stays associated until the agency removes it.
     assert case.case_partners.get().partner == northside
 
 
 def test_removing_an_agent_who_completed_keeps_the_completed_state(agency_manager, partner_agent):
-    case, member = make_referral(agent_user=partner_agent)
-    services.referral_accept(actor=partner_agent, member=member)
-    services.referral_complete(actor=partner_agent, member=member)
+    case, member = make_referral(agent_user=partner_agent, accepted=True)
+    services.referral_complete(
+        actor=partner_agent, referral=member.referral, outcome="served", note="Done"
+    )
+    since = last_event_id()
     services.case_team_remove(actor=agency_manager, case=case, user=partner_agent)
-    member = CaseTeamMember.objects.get(pk=member.pk)
-    assert (member.referral_state, member.is_active) == (Referral.COMPLETED, False)
+    member = CaseTeamMember.objects.select_related("referral").get(pk=member.pk)
+    assert (member.referral_state, member.is_active) == (State.COMPLETED, False)
+    assert (member.referral.state, member.referral.reason) == (State.COMPLETED, "")
+    assert [e.verb for e in new_events(case, since)] == [Verb.TEAM_REMOVED]  # nothing withdrawn
     assert object_perms(partner_agent, case) == set()
 
 
@@ -559,19 +603,29 @@ def test_a_removed_partner_agent_can_be_added_again(agency_manager, partner_agen
         actor=agency_manager, case=case, user=partner_agent, tabs=["activities"]
     )
     assert again.pk == member.pk  # the same row: its history stays in the trail
-    assert (again.referral_state, again.is_active, again.seen_at) == (Referral.PENDING, True, None)
+    assert (again.referral_state, again.is_active, again.seen_at) == (State.PENDING, True, None)
     assert object_perms(partner_agent, case) == {"view_case", "work_case", "view_case_activities"}
     assert list(selectors.cases_for_partner_agent(user=partner_agent)) == [case]
 
 
 def test_a_declined_agent_can_be_referred_again_with_a_clean_answer(agency_manager, partner_agent):
     case, member = make_referral(agent_user=partner_agent)
-    services.referral_decline(actor=partner_agent, member=member, reason="other", note="Busy")
+    declined = member.referral
+    services.referral_decline(actor=partner_agent, referral=declined, reason="other", note="Busy")
     again = services.case_team_add(actor=agency_manager, case=case, user=partner_agent)
-    assert (again.referral_state, again.decline_reason, again.decline_note) == (
-        Referral.PENDING,
+    assert again.pk == member.pk and again.referral_id != declined.pk
+    assert (again.referral_state, again.referral.reason, again.referral.reason_note) == (
+        State.PENDING,
         "",
         "",
+    )
+    assert again.referral.responded_at is None and again.referral.due_at is not None
+    # The declined referral is history, not overwritten.
+    declined.refresh_from_db()
+    assert (declined.state, declined.reason, declined.reason_note) == (
+        State.DECLINED,
+        "other",
+        "Busy",
     )
 
 
@@ -619,13 +673,17 @@ def test_managers_of_another_organization_do_not_get_the_case(partner_agent, har
 def test_accepting_a_referral_records_it_and_keeps_the_access(partner_agent):
     case, member = make_referral(agent_user=partner_agent)
     since = last_event_id()
-    accepted = services.referral_accept(actor=partner_agent, member=member)
-    assert accepted.referral_state == Referral.ACCEPTED and accepted.responded_at
+    accepted = services.referral_accept(actor=partner_agent, referral=member.referral)
+    assert accepted.state == State.ACCEPTED and accepted.responded_at
+    member.refresh_from_db()
+    assert (member.referral_state, member.is_active) == (State.ACCEPTED, True)
     [event] = new_events(case, since)
     assert (event.verb, event.actor, event.by_partner) == (Verb.ACCEPTED, partner_agent, True)
     assert partner_agent.has_perm("cases.view_case", case)
+    assert partner_agent.has_perm("cases.work_case", case)
+    stale = Referral.objects.get(pk=accepted.pk)
     with pytest.raises(ConflictError):
-        services.referral_accept(actor=partner_agent, member=member)  # a stale second click
+        services.referral_accept(actor=partner_agent, referral=stale)  # a stale second click
     assert case.events.filter(verb=Verb.ACCEPTED).count() == 1
 
 
@@ -633,17 +691,22 @@ def test_only_the_agent_or_someone_with_work_case_may_answer(
     partner_agent, partner_colleague, partner_manager, outsider
 ):
     _, member = make_referral(agent_user=partner_agent)
+    referral = member.referral
     for intruder in (partner_colleague, outsider):
         with pytest.raises(PermissionDenied):
-            services.referral_accept(actor=intruder, member=member)
+            services.referral_accept(actor=intruder, referral=referral)
         with pytest.raises(PermissionDenied):
-            services.referral_decline(actor=intruder, member=member, reason="no_capacity")
+            services.referral_decline(actor=intruder, referral=referral, reason="no_capacity")
         with pytest.raises(PermissionDenied):
-            services.referral_complete(actor=intruder, member=member)
-    assert CaseTeamMember.objects.get(pk=member.pk).referral_state == Referral.PENDING
+            services.referral_complete(
+                actor=intruder, referral=referral, outcome="served", note="Done"
+            )
+    assert CaseTeamMember.objects.get(pk=member.pk).referral_state == State.PENDING
+    assert Referral.objects.get(pk=referral.pk).state == State.PENDING
     # The organization's partner manager holds work_case through the group grant.
-    services.referral_accept(actor=partner_manager, member=member)
-    assert CaseTeamMember.objects.get(pk=member.pk).referral_state == Referral.ACCEPTED
+    services.referral_accept(actor=partner_manager, referral=referral)
+    assert CaseTeamMember.objects.get(pk=member.pk).referral_state == State.ACCEPTED
+    assert Referral.objects.get(pk=referral.pk).state == State.ACCEPTED
 
 
 @pytest.mark.parametrize(
@@ -654,9 +717,12 @@ def test_declining_needs_a_known_reason_and_other_needs_a_note(partner_agent, re
     case, member = make_referral(agent_user=partner_agent)
     since = last_event_id()
     with pytest.raises(ValidationError):
-        services.referral_decline(actor=partner_agent, member=member, reason=reason, note=note)
-    member = CaseTeamMember.objects.get(pk=member.pk)
-    assert (member.referral_state, member.is_active) == (Referral.PENDING, True)
+        services.referral_decline(
+            actor=partner_agent, referral=member.referral, reason=reason, note=note
+        )
+    member = CaseTeamMember.objects.select_related("referral").get(pk=member.pk)
+    assert (member.referral_state, member.is_active) == (State.PENDING, True)
+    assert (member.referral.state, member.referral.reason) == (State.PENDING, "")
     assert new_events(case, since) == []
 
 
@@ -666,11 +732,19 @@ def test_declining_with_a_reason_ends_the_access_and_records_why(
     case, member = make_referral(agent_user=partner_agent)
     since = last_event_id()
     services.referral_decline(
-        actor=partner_agent, member=member, reason="other", note="  Moving offices this month "
+        actor=partner_agent,
+        referral=member.referral,
+        reason="other",
+        note="  Moving offices this month ",
     )
-    member = CaseTeamMember.objects.get(pk=member.pk)
-    assert (member.referral_state, member.is_active) == (Referral.DECLINED, False)
-    assert (member.decline_reason, member.decline_note) == ("other", "Moving offices this month")
+    member = CaseTeamMember.objects.select_related("referral").get(pk=member.pk)
+    assert (member.referral_state, member.is_active) == (State.DECLINED, False)
+    assert (member.referral.state, member.referral.reason, member.referral.reason_note) == (
+        State.DECLINED,
+        "other",
+        "Moving offices this month",
+    )
+    assert member.referral.responded_at is not None
     assert object_perms(partner_agent, case) == set()
     assert group_perms(northside, case) == set()
     assert not partner_manager.has_perm("cases.view_case", case)
@@ -678,45 +752,63 @@ def test_declining_with_a_reason_ends_the_access_and_records_why(
     assert event.verb == Verb.DECLINED
     assert event.data["reason"] == "Other" and event.data["note"] == "Moving offices this month"
     with pytest.raises(ConflictError):
-        services.referral_accept(actor=partner_agent, member=member)
+        services.referral_accept(actor=partner_agent, referral=member.referral)
 
 
 def test_a_reason_other_than_other_needs_no_note(partner_agent):
     _, member = make_referral(agent_user=partner_agent)
-    services.referral_decline(actor=partner_agent, member=member, reason="conflict")
-    assert CaseTeamMember.objects.get(pk=member.pk).decline_reason == "conflict"
+    services.referral_decline(actor=partner_agent, referral=member.referral, reason="conflict")
+    referral = Referral.objects.get(pk=member.referral_id)
+    assert (referral.state, referral.reason, referral.reason_note) == (
+        State.DECLINED,
+        "conflict",
+        "",
+    )
 
 
 def test_an_unanswered_referral_expires_once(partner_agent):
     case, member = make_referral(agent_user=partner_agent)
+    due_at = member.referral.due_at
     since = last_event_id()
-    assert services.referral_expire(member=member) is True
-    assert services.referral_expire(member=member) is False  # idempotent
-    member = CaseTeamMember.objects.get(pk=member.pk)
-    assert (member.referral_state, member.is_active) == (Referral.EXPIRED, False)
+    assert services.referral_expire(referral=member.referral, now=due_at) is True
+    assert services.referral_expire(referral=member.referral, now=due_at) is False  # idempotent
+    member = CaseTeamMember.objects.select_related("referral").get(pk=member.pk)
+    assert (member.referral_state, member.is_active) == (State.EXPIRED, False)
+    assert (member.referral.state, member.referral.completed_at) == (State.EXPIRED, due_at)
     assert object_perms(partner_agent, case) == set()
     [event] = new_events(case, since)
     assert (event.verb, event.actor) == (Verb.EXPIRED, None)
 
 
 def test_an_accepted_referral_does_not_expire(partner_agent):
-    _, member = make_referral(agent_user=partner_agent)
-    services.referral_accept(actor=partner_agent, member=member)
-    assert services.referral_expire(member=member) is False
-    assert CaseTeamMember.objects.get(pk=member.pk).referral_state == Referral.ACCEPTED
+    _, member = make_referral(agent_user=partner_agent, accepted=True)
+    far = member.referral.due_at + timedelta(days=365)
+    assert services.referral_expire(referral=member.referral, now=far) is False
+    assert CaseTeamMember.objects.get(pk=member.pk).referral_state == State.ACCEPTED
+    assert Referral.objects.get(pk=member.referral_id).state == State.ACCEPTED
 
 
 def test_only_accepted_work_can_be_completed(partner_agent):
     case, member = make_referral(agent_user=partner_agent)
+    referral = member.referral
     with pytest.raises(ConflictError):
-        services.referral_complete(actor=partner_agent, member=member)
-    services.referral_accept(actor=partner_agent, member=member)
+        services.referral_complete(
+            actor=partner_agent, referral=referral, outcome="served", note="Done"
+        )
+    assert Referral.objects.get(pk=referral.pk).state == State.PENDING
+    services.referral_accept(actor=partner_agent, referral=referral)
     since = last_event_id()
-    done = services.referral_complete(actor=partner_agent, member=member)
-    assert done.referral_state == Referral.COMPLETED and done.is_active
+    done = services.referral_complete(
+        actor=partner_agent, referral=referral, outcome="served", note="Done"
+    )
+    assert (done.state, done.outcome, done.outcome_note) == (State.COMPLETED, "served", "Done")
+    member.refresh_from_db()
+    assert (member.referral_state, member.is_active) == (State.COMPLETED, True)
     assert [e.verb for e in new_events(case, since)] == [Verb.COMPLETED]
     with pytest.raises(ConflictError):
-        services.referral_complete(actor=partner_agent, member=member)
+        services.referral_complete(
+            actor=partner_agent, referral=referral, outcome="served", note="Done"
+        )
 
 
 def test_a_partner_manager_reassigns_a_referral_within_the_organization(
@@ -725,10 +817,12 @@ def test_a_partner_manager_reassigns_a_referral_within_the_organization(
     case, member = make_referral(agent_user=partner_agent, tabs=["notes", "attachments"])
     since = last_event_id()
     moved = services.referral_reassign(
-        actor=partner_manager, member=member, to_user=partner_colleague
+        actor=partner_manager, referral=member.referral, to_user=partner_colleague
     )
     assert moved.user == partner_colleague
-    assert (moved.referral_state, moved.seen_at) == (Referral.PENDING, None)
+    assert (moved.referral_state, moved.seen_at) == (State.PENDING, None)
+    assert moved.referral.replaces_id == member.referral_id
+    assert moved.referral.due_at == member.referral.due_at  # a pending one keeps its deadline
     assert object_perms(partner_colleague, case) == {
         "view_case",
         "work_case",
@@ -736,9 +830,17 @@ def test_a_partner_manager_reassigns_a_referral_within_the_organization(
         "view_case_attachments",
     }
     assert object_perms(partner_agent, case) == set()
-    old = CaseTeamMember.objects.get(pk=member.pk)
-    assert (old.referral_state, old.is_active) == (Referral.WITHDRAWN, False)
-    assert [e.verb for e in new_events(case, since)] == [Verb.TEAM_ADDED, Verb.REASSIGNED]
+    old = CaseTeamMember.objects.select_related("referral").get(pk=member.pk)
+    assert (old.referral_state, old.is_active) == (State.WITHDRAWN, False)
+    assert (old.referral.state, old.referral.reason) == (
+        State.WITHDRAWN,
+        Referral.WithdrawReason.REASSIGNED,
+    )
+    assert [e.verb for e in new_events(case, since)] == [
+        Verb.WITHDRAWN,
+        Verb.TEAM_ADDED,
+        Verb.REASSIGNED,
+    ]
     assert list(selectors.cases_for_partner_agent(user=partner_manager)) == [case]
 
 
@@ -752,8 +854,12 @@ def test_only_a_partner_manager_of_the_same_organization_may_reassign(
     _, member = make_referral(agent_user=partner_agent)
     for actor in (partner_agent, partner_colleague, harbor_manager, agency):
         with pytest.raises(PermissionDenied):
-            services.referral_reassign(actor=actor, member=member, to_user=partner_colleague)
+            services.referral_reassign(
+                actor=actor, referral=member.referral, to_user=partner_colleague
+            )
     assert CaseTeamMember.objects.get(pk=member.pk).is_active
+    assert Referral.objects.get(pk=member.referral_id).state == State.PENDING
+    assert not Referral.objects.filter(agent=partner_colleague).exists()
 
 
 def test_a_referral_is_reassigned_only_to_another_active_agent_of_the_organization(
@@ -762,20 +868,32 @@ def test_a_referral_is_reassigned_only_to_another_active_agent_of_the_organizati
     _, member = make_referral(agent_user=partner_agent)
     for target in (outsider, agency_manager, partner_agent):
         with pytest.raises(ValidationError):
-            services.referral_reassign(actor=partner_manager, member=member, to_user=target)
+            services.referral_reassign(
+                actor=partner_manager, referral=member.referral, to_user=target
+            )
     partner_colleague.is_active = False
     partner_colleague.save()
     with pytest.raises(ValidationError):
-        services.referral_reassign(actor=partner_manager, member=member, to_user=partner_colleague)
+        services.referral_reassign(
+            actor=partner_manager, referral=member.referral, to_user=partner_colleague
+        )
     assert CaseTeamMember.objects.get(pk=member.pk).user == partner_agent
+    referral = Referral.objects.get(pk=member.referral_id)
+    assert (referral.agent, referral.state) == (partner_agent, State.PENDING)
+    assert referral.case.referrals.count() == 1
 
 
 def test_a_closed_referral_cannot_be_reassigned(partner_agent, partner_colleague, partner_manager):
-    _, member = make_referral(agent_user=partner_agent)
-    services.referral_accept(actor=partner_agent, member=member)
-    services.referral_complete(actor=partner_agent, member=member)
+    case, member = make_referral(agent_user=partner_agent, accepted=True)
+    services.referral_complete(
+        actor=partner_agent, referral=member.referral, outcome="served", note="Done"
+    )
     with pytest.raises(ConflictError):
-        services.referral_reassign(actor=partner_manager, member=member, to_user=partner_colleague)
+        services.referral_reassign(
+            actor=partner_manager, referral=member.referral, to_user=partner_colleague
+        )
+    assert Referral.objects.get(pk=member.referral_id).state == State.COMPLETED
+    assert not case.team.filter(user=partner_colleague).exists()
 
 
 def test_opening_the_case_clears_the_new_flag_and_records_the_view(partner_agent):
@@ -818,7 +936,7 @@ def test_agency_records_are_internal_unless_shared(caseworker):
     ],
 )
 def test_records_a_partner_writes_are_always_shared(partner_agent, kind, fields):
-    case, _ = make_referral(agent_user=partner_agent)
+    case, _ = make_referral(agent_user=partner_agent, accepted=True)
     record = services.record_add(
         actor=partner_agent, case=case, kind=kind, shared_with_partners=False, **fields
     )
@@ -843,7 +961,7 @@ def test_records_refuse_unknown_fields_and_files_go_through_attachment_add(casew
 
 
 def test_a_partner_cannot_unshare_a_record_but_the_agency_can(caseworker, partner_agent):
-    case, _ = make_referral(agent_user=partner_agent)
+    case, _ = make_referral(agent_user=partner_agent, accepted=True)
     record = services.record_add(
         actor=caseworker,
         case=case,

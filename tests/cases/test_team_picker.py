@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from cases import forms, services
-from cases.models import Case, CaseTeamMember
+from cases.models import Case, CaseTeamMember, Referral
 from casesite.roles import Role
 from partners.models import Tab
 from tests.factories import (
@@ -183,7 +183,10 @@ def test_an_eligible_agent_who_was_not_listed_can_be_added(
         response.content.decode()
     )
     member = case.team.get(user=quentin)
-    assert member.referral_state == CaseTeamMember.Referral.PENDING and member.tabs == ["notes"]
+    assert member.referral_state == Referral.State.PENDING and member.tabs == ["notes"]
+    assert member.referral.state == Referral.State.PENDING
+    assert member.referral.organization == harbor
+    assert member.referral.due_at is not None
 
 
 def test_a_refused_post_keeps_the_unlisted_person_chosen(manager_client, people, wide):

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from cases import selectors, services
-from cases.models import Case, CaseEvent, CasePartner, CaseTeamMember
+from cases.models import Case, CaseEvent, CasePartner, CaseTeamMember, Referral
 from casesite.roles import Role
 from partners.models import Tab
 from tests.factories import (
@@ -26,7 +26,7 @@ pytestmark = [
 ]
 
 Status = Case.Status
-Referral = CaseTeamMember.Referral
+State = Referral.State
 Verb = CaseEvent.Verb
 TAB_SLUGS = [
     "details",
@@ -49,13 +49,18 @@ TAB_LABELS = {
     "history": "History",
 }
 HTMX_TAB = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "case-tabs"}
-# Session, user, partner profile, roles, case, permissions, header partners, team summary,
-# feed, cursor, and the tab's own one to five queries (Case Team: the members, the count of
-# partner agents who may join, the Add form's choices and the routing decision).
-PAGE_QUERIES = 18
+# Session, user, partner profile, roles, case, permissions, header partners, the header's
+# current referral and its organization's closures, team summary (and the closures of its
+# referrals' organizations), feed, cursor, the Inbox count of the navigation, and the tab's
+# own one to seven queries (Case Team: the members and their referrals' closures, the count
+# of partner agents who may join, the Add form's choices, the referral history and its
+# closures, and the routing decision).
+PAGE_QUERIES = 23
 # Was 11: the Case Team tab now counts the partner agents who may join (one COUNT) to decide
-# between listing them all and offering a search.
-TAB_QUERIES = 12
+# between listing them all and offering a search. Was 12: the members' referrals need their
+# organizations' closures (due times in business hours), and the tab lists every referral
+# of the case (one query, and one for their organizations' closures).
+TAB_QUERIES = 15
 
 
 def tab_url(case, slug="details"):
@@ -119,7 +124,8 @@ def test_a_manager_sees_the_transition_buttons_of_the_status(manager_client, sta
     [
         (Status.OPEN, []),
         (Status.APPROVED, ["Close Case"]),
-        (Status.THIRD_PARTY, ["Close Case"]),
+        # Closing a Third-Party case withdraws its referrals: it takes the recall permission.
+        (Status.THIRD_PARTY, []),
         (Status.CLOSED, ["Reopen"]),
     ],
 )
@@ -164,7 +170,9 @@ def test_an_unknown_tab_is_404(manager_client):
 
 
 def _busy_case(rows: int, agency_manager, prefix: str):
-    """A Third-Party case with `rows` of everything: partners, team members, records, events."""
+    """A Third-Party case with `rows` of everything: partners, team members, referrals,
+    records, events. Every other agent accepted and records the work (their referral is in
+    progress); the others have not answered yet (pending), and the agency records it."""
     case = make_case(status=Status.THIRD_PARTY, actor=agency_manager)
     organizations = [PartnerOrganizationFactory(name=f"{prefix} Org {n}") for n in range(rows)]
     for n, organization in enumerate(organizations):
@@ -173,11 +181,13 @@ def _busy_case(rows: int, agency_manager, prefix: str):
             user=UserFactory(username=f"{prefix}-agent-{n}"), organization=organization
         ).user
         member = services.case_team_add(actor=agency_manager, case=case, user=agent)
-        if n % 2:
-            services.referral_accept(actor=agent, member=member)
-        services.record_add(actor=agent, case=case, kind="notes", body=f"Note {n}")
-        services.record_add(actor=agent, case=case, kind="activities", subject=f"Call {n}")
-        services.record_add(actor=agent, case=case, kind="servicerequests", title=f"SR {n}")
+        author = agency_manager
+        if n % 2 == 0:
+            services.referral_accept(actor=agent, referral=member.referral)
+            author = agent
+        services.record_add(actor=author, case=case, kind="notes", body=f"Note {n}")
+        services.record_add(actor=author, case=case, kind="activities", subject=f"Call {n}")
+        services.record_add(actor=author, case=case, kind="servicerequests", title=f"SR {n}")
     return case
 
 
@@ -196,9 +206,10 @@ def _query_counts(client, case) -> dict[tuple[str, bool], int]:
 def test_the_case_page_and_each_tab_query_counts_do_not_grow_with_rows(
     manager_client, agency_manager
 ):
-    """Identical counts with 1 and with 50 partners, team members, records of each kind and
-    events, within the bounds: the whole page, and each tab loaded alone by htmx."""
-    small = _busy_case(1, agency_manager, "small")
+    """Identical counts with 2 (one referral in progress, one pending) and with 50 partners,
+    team members, referrals, records of each kind and events, within the bounds: the whole
+    page, and each tab loaded alone by htmx."""
+    small = _busy_case(2, agency_manager, "small")
     _query_counts(manager_client, small)  # warms the content type and permission caches
     one = _query_counts(manager_client, small)
     fifty = _query_counts(manager_client, _busy_case(50, agency_manager, "big"))
@@ -406,7 +417,10 @@ def test_the_team_tab_shows_members_referral_states_and_first_opened(
     services.case_mark_seen(user=partner_agent, case=case)
     declined = services.case_team_add(actor=case.owner, case=case, user=outsider)
     services.referral_decline(
-        actor=outsider, member=declined, reason="other", note="We do not serve that county"
+        actor=outsider,
+        referral=declined.referral,
+        reason="other",
+        note="We do not serve that county",
     )
     services.case_team_add(actor=case.owner, case=case, user=partner_colleague)
     html = manager_client.get(tab_url(case, "team")).content.decode()
@@ -448,7 +462,7 @@ def test_saving_a_partner_agent_assigns_the_case(manager_client, agency_manager,
     html = response.content.decode()
     assert "added to the Case Team: the referral is pending" in html
     member = case.team.get(user=partner_agent)
-    assert member.referral_state == Referral.PENDING and member.is_new
+    assert member.referral_state == State.PENDING and member.is_new
     assert sorted(member.tabs) == ["activities", "notes"]
     assert list(selectors.cases_for_partner_agent(user=partner_agent)) == [case]
     assert case.case_partners.get().is_primary
@@ -485,7 +499,7 @@ def test_remove_withdraws_a_pending_referral(manager_client, partner_agent):
     response = manager_client.post(f"/cases/{case.pk}/team/{partner_agent.pk}/remove/", follow=True)
     assert "the pending referral was withdrawn" in response.content.decode()
     member.refresh_from_db()
-    assert member.referral_state == Referral.WITHDRAWN and not member.is_active
+    assert member.referral_state == State.WITHDRAWN and not member.is_active
     assert not partner_agent.has_perm("cases.view_case", case)
 
 

@@ -55,7 +55,7 @@ def test_nothing_new_is_204_after_one_indexed_query(
 def test_a_note_the_partner_adds_comes_back_out_of_band(manager_client, partner_agent):
     case, member = make_referral(agent_user=partner_agent)
     after = newest_event_id(case)
-    services.referral_accept(actor=partner_agent, member=member)
+    services.referral_accept(actor=partner_agent, referral=member.referral)
     services.record_add(actor=partner_agent, case=case, kind="notes", body="Visited the family")
     response = poll(manager_client, case, after)
     html = response.content.decode()
@@ -65,12 +65,14 @@ def test_a_note_the_partner_adds_comes_back_out_of_band(manager_client, partner_
     assert "Added a Note: Visited the family" in html and "Accepted the referral" in html
     assert html.index("Added a Note") < html.index("Accepted the referral")
     assert 'id="team-summary"' in html  # the acceptance changes the Case Team
-    assert 'id="case-status"' not in html  # the status did not change
+    # ... and the header's Referral fact: no longer pending, now in progress.
+    header = html[html.index('<div id="case-status"') :]
+    assert "In progress" in header[: header.index("</dl>")]
     assert poll(manager_client, case, cursor_of(html)).status_code == 204
 
 
 def test_the_open_notes_tab_gets_the_new_note_in_its_list(manager_client, partner_agent):
-    case, _ = make_referral(agent_user=partner_agent)
+    case, _ = make_referral(agent_user=partner_agent, accepted=True)
     after = newest_event_id(case)
     note = services.record_add(actor=partner_agent, case=case, kind="notes", body="Left a card")
     html = poll(manager_client, case, after, tab="notes").content.decode()

@@ -112,7 +112,7 @@ def test_an_unknown_record_kind_is_404(caseworker_client):
 def test_records_written_by_partner_agents_are_marked_with_the_partner_and_name(
     caseworker_client, partner_agent
 ):
-    case, _ = make_referral(agent_user=partner_agent)
+    case, _ = make_referral(agent_user=partner_agent, accepted=True)
     services.record_add(actor=partner_agent, case=case, kind="notes", body="Met the family.")
     html = caseworker_client.get(f"/cases/{case.pk}/notes/").content.decode()
     assert re.search(
@@ -235,7 +235,7 @@ def test_history_says_who_did_what_and_when_newest_first(
 ):
     case, member = make_referral(agent_user=partner_agent, actor=agency_manager)
     services.case_mark_seen(user=partner_agent, case=case)
-    services.referral_accept(actor=partner_agent, member=member)
+    services.referral_accept(actor=partner_agent, referral=member.referral)
     html = caseworker_client.get(f"/cases/{case.pk}/history/").content.decode()
     assert html.index("Accepted the referral") < html.index("Viewed by partner agent")
     assert html.index("Viewed by partner agent") < html.index("Refer to Third-Party")

@@ -44,10 +44,15 @@ def private_storage(settings, tmp_path):
     return tmp_path / "private"
 
 
-def refer(agent_user, *, tabs=None, case=None, **case_fields):
-    """A Third-Party case referred to `agent_user` with `tabs` (all four by default)."""
+def refer(agent_user, *, tabs=None, case=None, accepted=False, **case_fields):
+    """A Third-Party case referred to `agent_user` with `tabs` (all four by default);
+    `accepted`: the agent accepted it, so that they can record work."""
     return make_referral(
-        agent_user=agent_user, case=case, tabs=ALL_TABS if tabs is None else tabs, **case_fields
+        agent_user=agent_user,
+        case=case,
+        tabs=ALL_TABS if tabs is None else tabs,
+        accepted=accepted,
+        **case_fields,
     )
 
 

@@ -9,8 +9,10 @@ import pytest
 from django.urls import URLPattern, reverse
 
 from cases import services
-from cases.models import Attachment, CaseEvent, ServiceRequest
+from cases.models import Attachment, Case, CaseEvent, Referral, ServiceRequest
 from portal import urls as portal_urls
+from portal import views as portal_views
+from tests.factories import PartnerAgentFactory, UserFactory, make_case
 
 from .conftest import ALL_TABS, add_records, normalized, refer, upload
 
@@ -21,45 +23,64 @@ HTMX = {"HX-Request": "true"}
 # Every portal URL with an object id, the method it answers, and how to fill it.
 OBJECT_URLS = {
     "case": ("GET", lambda ids: [ids["case"]]),
-    "case_tab": ("GET", None),  # one per tab, below
-    "record_add": ("POST", None),
+    "case_tab": ("GET", ALL_TABS),  # one per tab
+    "record_add": ("POST", ALL_TABS),
     "accept": ("POST", lambda ids: [ids["case"]]),
     "decline": ("POST", lambda ids: [ids["case"]]),
     "reassign": ("POST", lambda ids: [ids["case"]]),
+    "referral_action": ("POST", None),  # one per action, below
+    "intake_assign": ("POST", lambda ids: [ids["referral"]]),
     "attachment_download": ("GET", lambda ids: [ids["case"], ids["attachment"]]),
     "service_request_status": ("POST", lambda ids: [ids["case"], ids["servicerequest"]]),
 }
 NOT_OBJECT_IDS = {"password_reset_confirm"}  # a reset token, not an object
+# The referral actions of the case page (`portal:referral_action`).
+REFERRAL_ACTIONS = ("start", "waitlist", "resume", "complete", "fail")
 
 
 def requests_for(ids) -> list[tuple[str, str]]:
     """(method, url) of every portal URL with object ids, filled with `ids`."""
     result = []
     for name, (method, args) in OBJECT_URLS.items():
-        if args is None:
-            for tab in ALL_TABS:
-                result.append((method, reverse(f"portal:{name}", args=[ids["case"], tab])))
+        if args is None or isinstance(args, list):
+            for slug in args or REFERRAL_ACTIONS:
+                result.append((method, reverse(f"portal:{name}", args=[ids["case"], slug])))
         else:
             result.append((method, reverse(f"portal:{name}", args=args(ids))))
     return result
 
 
 def send(client, method, url, **extra):
-    data = {"body": "x", "reason": "conflict", "status": "closed", "to_user": 1, "member": 1}
+    data = {
+        "body": "x",
+        "reason": "conflict",
+        "status": "closed",
+        "to_user": 1,
+        "member": 1,
+        "outcome": "served",
+        "note": "x",
+        "review_on": "2999-01-01",
+    }
     if method == "POST":
         return client.post(url, data, **extra)
     return client.get(url, **extra)
 
 
 @pytest.fixture
-def shared_case(partner_agent, caseworker):
-    """PA's case with one shared record of every kind; ids of the case and its records."""
+def shared_case(partner_agent, caseworker, agency_manager, northside):
+    """PA's case with one shared record of every kind, and a case of PA's organization
+    waiting in its intake queue; ids of the case, its records and the intake referral."""
     case, _ = refer(partner_agent, name="Household of PA")
     add_records(case, actor=caseworker, shared=True, prefix="Shared")
+    waiting = make_case(status=Case.Status.THIRD_PARTY, name="Household of PA, intake")
+    intake = services.referral_to_organization(
+        actor=agency_manager, case=waiting, organization=northside
+    )
     return case, {
         "case": case.pk,
         "attachment": case.attachments.get().pk,
         "servicerequest": case.servicerequests.get().pk,
+        "referral": intake.pk,
     }
 
 
@@ -70,16 +91,33 @@ def test_the_object_url_table_covers_every_portal_url_with_an_id():
         if isinstance(entry, URLPattern) and "<" in str(entry.pattern)
     }
     assert with_ids - NOT_OBJECT_IDS == set(OBJECT_URLS)
+    assert set(REFERRAL_ACTIONS) == set(portal_views.REFERRAL_ACTIONS)
 
 
-@pytest.mark.parametrize("who", ["outsider", "colleague"])
+@pytest.fixture
+def harbor_manager(harbor):
+    """A partner manager of PC's organization (not PA's)."""
+    return PartnerAgentFactory(
+        user=UserFactory(username="hm"), organization=harbor, role="manager"
+    ).user
+
+
+@pytest.mark.parametrize("who", ["outsider", "colleague", "other_manager"])
 def test_other_partners_get_a_404_identical_to_a_missing_object(
-    client, shared_case, outsider, partner_colleague, assert_denied_and_audited, who
+    client,
+    shared_case,
+    outsider,
+    partner_colleague,
+    harbor_manager,
+    assert_denied_and_audited,
+    who,
 ):
-    """PC (another organization) and PB (same organization, not on the team) with PA's ids:
-    the same answer, byte for byte, as for ids that do not exist; nothing changes."""
+    """PC (another organization), PB (same organization, not on the team) and another
+    organization's partner manager with PA's ids: the same answer, byte for byte, as for
+    ids that do not exist; nothing changes."""
     _, ids = shared_case
-    client.force_login(outsider if who == "outsider" else partner_colleague)
+    users = {"outsider": outsider, "colleague": partner_colleague, "other_manager": harbor_manager}
+    client.force_login(users[who])
     missing = dict.fromkeys(ids, MISSING)
     for (method, url), (_, missing_url) in zip(
         requests_for(ids), requests_for(missing), strict=True
@@ -129,6 +167,28 @@ def test_a_record_of_another_case_under_the_agents_case_is_404_like_a_missing_on
         assert response.status_code == expected.status_code == 404
         assert normalized(response.content) == normalized(expected.content)
     assert theirs.servicerequests.get().status == ServiceRequest.Status.OPEN
+
+
+def test_a_partner_manager_cannot_assign_another_organizations_intake_referral(
+    client, partner_manager, partner_agent, harbor, agency_manager, assert_denied_and_audited
+):
+    """PM with the id of a referral waiting in another organization's intake queue: 404,
+    identical to a missing one; the referral still waits there."""
+    waiting = make_case(status=Case.Status.THIRD_PARTY, name="Harbor intake case")
+    theirs = services.referral_to_organization(
+        actor=agency_manager, case=waiting, organization=harbor
+    )
+    client.force_login(partner_manager)
+    data = {"to_user": partner_agent.pk}
+    with assert_denied_and_audited():
+        response = client.post(reverse("portal:intake_assign", args=[theirs.pk]), data)
+    expected = client.post(reverse("portal:intake_assign", args=[MISSING]), data)
+    assert response.status_code == expected.status_code == 404
+    assert normalized(response.content) == normalized(expected.content)
+    assert b"Harbor intake case" not in response.content
+    theirs.refresh_from_db()
+    assert (theirs.state, theirs.agent) == (Referral.State.PENDING, None)
+    assert b"Harbor intake case" not in client.get(reverse("portal:intake")).content
 
 
 def test_agency_users_get_403_on_every_portal_url(client, shared_case, caseworker):
@@ -232,9 +292,10 @@ SENTINEL_VALUES = ("73519.87", "73,519.87", "11, 1911", "1911-11-11", "11/11/191
 
 
 @pytest.fixture
-def planted(partner_agent, outsider, caseworker, agency_manager):
+def planted(partner_agent, outsider, caseworker, agency_manager, northside):
     """PA's case with sentinels in every internal field and in an unshared record of every
-    kind, next to shared records; and another organization's case full of sentinels."""
+    kind, next to shared records; a case in the intake queue of PA's organization with
+    sentinels in every internal field; and another organization's case full of sentinels."""
     case, member = refer(
         partner_agent,
         name="Household of PA",
@@ -270,6 +331,15 @@ def planted(partner_agent, outsider, caseworker, agency_manager):
         description="SNTL-FILE",
         shared_with_partners=False,
     )
+    waiting = make_case(
+        status=Case.Status.THIRD_PARTY,
+        name="Intake household",
+        household_income=Decimal("73519.87"),
+        applicant_identifier="SNTL-INTAKE-IDENTIFIER",
+        date_of_birth=date(1911, 11, 11),
+        eligibility_notes="SNTL-INTAKE-NOTES",
+    )
+    services.referral_to_organization(actor=agency_manager, case=waiting, organization=northside)
     refer(
         outsider,
         name="SNTL-OTHER-CASE",
@@ -316,15 +386,37 @@ def test_sentinels_never_appear_in_any_portal_response(
             assert response.status_code == 200
             assert_clean(response, extra)
 
+    # The partner manager's intake queue and the case waiting in it.
+    waiting = Case.objects.get(name="Intake household")
+    for url in (reverse("portal:intake"), reverse("portal:case", args=[waiting.pk])):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert_clean(response, extra)
+    assert "Intake household" in client.get(reverse("portal:intake")).content.decode()
+
     client.force_login(partner_agent)
-    add = reverse("portal:record_add", args=[case.pk, "notes"])
-    assert_clean(client.post(add, {"body": "Called."}, headers=HTMX), extra)
-    assert_clean(client.post(add, {"body": ""}), extra)  # the page with the form's errors
-    assert_clean(client.post(reverse("portal:decline", args=[case.pk]), {}), extra)
+    # Pending: the decline form with its errors, and an action the state forbids (409).
+    declined = client.post(reverse("portal:decline", args=[case.pk]), {})
+    assert declined.status_code == 400
+    assert_clean(declined, extra)
+    complete = reverse("portal:referral_action", args=[case.pk, "complete"])
+    too_early = client.post(complete, {"outcome": "served", "note": "Done."})
+    assert too_early.status_code == 409
+    assert_clean(too_early, extra)
     client.post(reverse("portal:accept", args=[case.pk]))
     conflict = client.post(reverse("portal:accept", args=[case.pk]))
     assert conflict.status_code == 409
     assert_clean(conflict, extra)
+    # Accepted: records, the page with a form's errors, the actions with theirs.
+    add = reverse("portal:record_add", args=[case.pk, "notes"])
+    added = client.post(add, {"body": "Called."}, headers=HTMX)
+    assert added.status_code == 200
+    assert_clean(added, extra)
+    assert_clean(client.post(add, {"body": ""}), extra)  # the page with the form's errors
+    incomplete = client.post(complete, {})
+    assert incomplete.status_code == 400
+    assert_clean(incomplete, extra)
+    assert_clean(client.get(reverse("portal:case", args=[case.pk])), extra)
     internal = case.attachments.get(shared_with_partners=False)
     response = client.get(reverse("portal:attachment_download", args=[case.pk, internal.pk]))
     assert response.status_code == 404

@@ -161,7 +161,7 @@ def test_each_tab_lists_only_records_shared_with_partners(client, partner_agent,
 def test_an_agent_who_works_the_case_gets_the_add_forms_and_a_status_form(
     client, partner_agent, caseworker
 ):
-    case, _ = refer(partner_agent)
+    case, _ = refer(partner_agent, accepted=True)
     add_records(case, actor=caseworker)
     client.force_login(partner_agent)
     for tab in ("notes", "activities", "attachments"):

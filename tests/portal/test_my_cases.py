@@ -106,7 +106,7 @@ def test_filters_narrow_the_list(client, partner_agent):
     medicaid = ProgramFactory(code="MED", name="Medicaid")
     new, _ = refer(partner_agent, name="Garcia Household", program=snap)
     accepted, member = refer(partner_agent, name="Nguyen Household", program=medicaid)
-    services.referral_accept(actor=partner_agent, member=member)
+    services.referral_accept(actor=partner_agent, referral=member.referral)
     services.case_mark_seen(user=partner_agent, case=accepted)
     client.force_login(partner_agent)
 
@@ -203,7 +203,7 @@ def test_my_cases_agrees_with_an_independent_query_and_with_guardian(
     for n in range(81):
         case, member = refer(agents[n % 3], program=programs[n % 2], name=f"Household {n}")
         if n % 4 == 0:
-            services.referral_accept(actor=member.user, member=member)
+            services.referral_accept(actor=member.user, referral=member.referral)
         if n % 5 == 0:
             services.case_mark_seen(user=member.user, case=case)
         if n % 7 == 0 and member.user == agents[0]:  # a colleague on the same case
@@ -253,7 +253,7 @@ def _referrals(agent_user, count: int) -> None:
     for n in range(count):
         _, member = refer(agent_user, tabs=[], program=program, name=f"Case {n}")
         if n % 3 == 0:
-            services.referral_accept(actor=agent_user, member=member)
+            services.referral_accept(actor=agent_user, referral=member.referral)
 
 
 @pytest.mark.parametrize("who", ["agent", "manager"])
@@ -285,3 +285,15 @@ def test_only_a_filter_that_matches_nothing_costs_a_fifth_query(
     with django_assert_num_queries(5):
         response = client.get(MY_CASES + "?q=no-such-case")
     assert "No cases match these filters" in response.content.decode()
+
+
+def test_the_state_filter_finds_cases_in_progress_and_waitlisted(client, partner_agent):
+    """Every open or finished referral state a My Cases row can be in can be filtered on."""
+    working, member = refer(partner_agent, accepted=True)
+    services.referral_start(actor=partner_agent, referral=member.referral)
+    refer(partner_agent)  # pending
+    client.force_login(partner_agent)
+    assert listed_numbers(client, "?state=in_progress") == [working.number]
+    html = client.get(MY_CASES).content.decode()
+    for state in ("pending", "accepted", "in_progress", "waitlisted", "completed"):
+        assert f'<option value="{state}"' in html, state

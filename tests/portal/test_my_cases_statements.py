@@ -37,7 +37,7 @@ def caseload(northside, partner_agent, partner_colleague, partner_manager):
         agent = partner_agent if n % 3 else partner_colleague
         case, member = refer(agent, program=programs[n % 2], name=f"Household {n:02d}")
         if n % 4 == 0:
-            services.referral_accept(actor=agent, member=member)
+            services.referral_accept(actor=agent, referral=member.referral)
         if n % 5 == 0:
             services.case_mark_seen(user=agent, case=case)
     return [partner_agent, partner_colleague, partner_manager]

@@ -1,12 +1,13 @@
 """Partner agents add activities, notes and attachments and update service requests: always
-shared with the agency, with only the fields a partner may choose."""
+shared with the agency, with only the fields a partner may choose, and only once they have
+accepted the referral."""
 
 import pytest
 from django.urls import reverse
 from guardian.shortcuts import remove_perm
 
 from cases import services
-from cases.models import Activity, Attachment, Case, CaseEvent, Note, ServiceRequest
+from cases.models import Activity, Attachment, Case, CaseEvent, Note, Referral, ServiceRequest
 
 from .conftest import refer, upload
 
@@ -26,7 +27,7 @@ def add_url(case, tab):
 
 
 def test_a_note_is_stored_as_the_agents_shared_record(client, partner_agent):
-    case, _ = refer(partner_agent)
+    case, _ = refer(partner_agent, accepted=True)
     client.force_login(partner_agent)
     response = client.post(add_url(case, "notes"), {"body": "Called the landlord."})
     assert response.status_code == 302
@@ -45,7 +46,7 @@ def test_a_note_is_stored_as_the_agents_shared_record(client, partner_agent):
 
 
 def test_an_htmx_post_answers_with_the_refreshed_panel(client, partner_agent):
-    case, _ = refer(partner_agent)
+    case, _ = refer(partner_agent, accepted=True)
     client.force_login(partner_agent)
     response = client.post(
         add_url(case, "activities"),
@@ -62,7 +63,7 @@ def test_an_htmx_post_answers_with_the_refreshed_panel(client, partner_agent):
 
 
 def test_forged_fields_are_ignored(client, partner_agent, outsider, caseworker):
-    case, _ = refer(partner_agent)
+    case, _ = refer(partner_agent, accepted=True)
     other, _ = refer(outsider)
     client.force_login(partner_agent)
     forged = {**FORGED, "case": other.pk, "author": caseworker.pk, "number": "SR-999999"}
@@ -85,7 +86,7 @@ def test_forged_fields_are_ignored(client, partner_agent, outsider, caseworker):
 def test_forged_fields_on_a_service_request_change_only_its_status(
     client, partner_agent, caseworker
 ):
-    case, _ = refer(partner_agent)
+    case, _ = refer(partner_agent, accepted=True)
     request = services.record_add(
         actor=caseworker,
         case=case,
@@ -109,7 +110,7 @@ def test_forged_fields_on_a_service_request_change_only_its_status(
 
 
 def test_a_service_request_with_an_unknown_status_is_refused(client, partner_agent, caseworker):
-    case, _ = refer(partner_agent)
+    case, _ = refer(partner_agent, accepted=True)
     request = services.record_add(
         actor=caseworker, case=case, kind="servicerequests", title="SR", shared_with_partners=True
     )
@@ -123,7 +124,7 @@ def test_a_service_request_with_an_unknown_status_is_refused(client, partner_age
 
 
 def test_service_requests_are_not_opened_in_the_portal(client, partner_agent):
-    case, _ = refer(partner_agent)
+    case, _ = refer(partner_agent, accepted=True)
     client.force_login(partner_agent)
     response = client.post(add_url(case, "servicerequests"), {"title": "New one"})
     assert response.status_code == 404
@@ -131,7 +132,7 @@ def test_service_requests_are_not_opened_in_the_portal(client, partner_agent):
 
 
 def test_an_empty_note_shows_the_error_in_the_form(client, partner_agent):
-    case, _ = refer(partner_agent)
+    case, _ = refer(partner_agent, accepted=True)
     client.force_login(partner_agent)
     response = client.post(add_url(case, "notes"), {"body": "  "})
     assert response.status_code == 400
@@ -152,7 +153,7 @@ def test_uploads_over_the_limits_show_a_form_error_and_store_nothing(
     client, partner_agent, settings, private_storage, name, content, error
 ):
     settings.ATTACHMENT_MAX_BYTES = 1024 * 1024
-    case, _ = refer(partner_agent)
+    case, _ = refer(partner_agent, accepted=True)
     client.force_login(partner_agent)
     response = client.post(add_url(case, "attachments"), {"file": upload(name, content)})
     assert response.status_code == 400
@@ -164,7 +165,7 @@ def test_uploads_over_the_limits_show_a_form_error_and_store_nothing(
 def test_an_accepted_upload_is_stored_under_a_generated_name(
     client, partner_agent, private_storage
 ):
-    case, _ = refer(partner_agent)
+    case, _ = refer(partner_agent, accepted=True)
     client.force_login(partner_agent)
     client.post(
         add_url(case, "attachments"),
@@ -177,7 +178,7 @@ def test_an_accepted_upload_is_stored_under_a_generated_name(
 
 
 def test_writing_needs_the_tab_and_the_work_permission(client, partner_agent):
-    case, _ = refer(partner_agent, tabs=["notes"])
+    case, _ = refer(partner_agent, tabs=["notes"], accepted=True)
     client.force_login(partner_agent)
     assert client.post(add_url(case, "activities"), {"subject": "x"}).status_code == 404
     remove_perm("cases.work_case", partner_agent, case)
@@ -189,6 +190,56 @@ def test_writing_needs_the_tab_and_the_work_permission(client, partner_agent):
 
 
 def test_adding_records_is_post_only(client, partner_agent):
-    case, _ = refer(partner_agent)
+    case, _ = refer(partner_agent, accepted=True)
     client.force_login(partner_agent)
     assert client.get(add_url(case, "notes")).status_code == 405
+
+
+def test_the_first_record_puts_an_accepted_referral_in_progress(client, partner_agent):
+    case, member = refer(partner_agent, accepted=True)
+    client.force_login(partner_agent)
+    assert client.post(add_url(case, "notes"), {"body": "First call made."}).status_code == 302
+    assert client.post(add_url(case, "notes"), {"body": "Second call made."}).status_code == 302
+    member.refresh_from_db()
+    assert member.referral_state == Referral.State.IN_PROGRESS
+    assert Referral.objects.get(pk=member.referral_id).started_at is not None
+    assert case.events.filter(verb=CaseEvent.Verb.STARTED, actor=partner_agent).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("tab", "model", "data"),
+    [
+        ("notes", Note, {"body": "Too early"}),
+        ("activities", Activity, {"type": "call", "subject": "Too early", "status": "done"}),
+        ("attachments", Attachment, {"description": "Too early"}),
+    ],
+)
+def test_a_pending_agent_who_posts_a_record_anyway_gets_an_error_and_nothing_is_stored(
+    client, partner_agent, tab, model, data
+):
+    """The add forms are not shown before the referral is accepted; a forged POST is told
+    why and stores nothing (no error page, no record, the referral still pending)."""
+    case, member = refer(partner_agent)
+    client.force_login(partner_agent)
+    if tab == "attachments":
+        data = {**data, "file": upload()}
+    response = client.post(add_url(case, tab), data)
+    assert response.status_code in (400, 409)
+    assert "accept it before you record work" in response.content.decode()
+    assert not model.objects.exists()
+    member.refresh_from_db()
+    assert member.referral_state == Referral.State.PENDING
+
+
+def test_a_pending_agent_cannot_change_a_service_requests_status(client, partner_agent, caseworker):
+    case, _ = refer(partner_agent)
+    request = services.record_add(
+        actor=caseworker, case=case, kind="servicerequests", title="SR", shared_with_partners=True
+    )
+    client.force_login(partner_agent)
+    url = reverse("portal:service_request_status", args=[case.pk, request.pk])
+    response = client.post(url, {"status": "closed"})
+    assert response.status_code in (400, 409)
+    assert "accept it before you record work" in response.content.decode()
+    request.refresh_from_db()
+    assert request.status == ServiceRequest.Status.OPEN

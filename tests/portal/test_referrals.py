@@ -4,14 +4,14 @@ import pytest
 from django.urls import reverse
 
 from cases import services
-from cases.models import CaseEvent, CaseTeamMember
+from cases.models import CaseEvent, CaseTeamMember, Referral
 from tests.factories import PartnerAgentFactory, UserFactory
 
 from .conftest import refer
 
 pytestmark = pytest.mark.django_db
 
-Referral = CaseTeamMember.Referral
+State = Referral.State
 
 
 def url(name, case):
@@ -19,8 +19,12 @@ def url(name, case):
 
 
 def state_of(member):
+    """The member's referral state (its own row and the team row's copy must agree) and
+    whether the member is still on the team."""
     member.refresh_from_db()
-    return member.referral_state, member.is_active
+    referral = Referral.objects.get(pk=member.referral_id)
+    assert member.referral_state == referral.state
+    return referral.state, member.is_active
 
 
 def test_accepting_a_pending_referral(client, partner_agent):
@@ -30,7 +34,7 @@ def test_accepting_a_pending_referral(client, partner_agent):
     assert response.redirect_chain == [(url("case", case), 302)]
     assert f"You accepted {case.number}" in response.content.decode()
     assert "Your referral: Accepted" in response.content.decode()
-    assert state_of(member) == (Referral.ACCEPTED, True)
+    assert state_of(member) == (State.ACCEPTED, True)
     assert case.events.filter(verb=CaseEvent.Verb.ACCEPTED, actor=partner_agent).count() == 1
 
 
@@ -45,7 +49,7 @@ def test_a_second_answer_is_a_409_that_names_the_change(client, partner_agent, s
     html = response.content.decode()
     assert "Changed by someone else" in html
     assert "changed by someone else: it is now Accepted" in html
-    assert state_of(member) == (Referral.ACCEPTED, True)
+    assert state_of(member) == (State.ACCEPTED, True)
     assert case.events.count() == events
 
 
@@ -56,7 +60,7 @@ def test_an_answer_after_the_agency_withdrew_the_referral_finds_no_case(
     client.force_login(partner_agent)
     services.case_team_remove(actor=agency_manager, case=case, user=partner_agent)
     assert client.post(url("accept", case)).status_code == 404
-    assert state_of(member) == (Referral.WITHDRAWN, False)
+    assert state_of(member) == (State.WITHDRAWN, False)
 
 
 @pytest.mark.parametrize("name", ["accept", "decline", "reassign"])
@@ -64,7 +68,7 @@ def test_answers_refuse_get(client, partner_agent, partner_manager, name):
     case, member = refer(partner_agent)
     client.force_login(partner_manager if name == "reassign" else partner_agent)
     assert client.get(url(name, case)).status_code == 405
-    assert state_of(member) == (Referral.PENDING, True)
+    assert state_of(member) == (State.PENDING, True)
 
 
 def test_declining_needs_a_reason(client, partner_agent):
@@ -75,7 +79,7 @@ def test_declining_needs_a_reason(client, partner_agent):
     html = response.content.decode()
     assert "This field is required." in html
     assert '<details class="cwp-decline" open>' in html
-    assert state_of(member) == (Referral.PENDING, True)
+    assert state_of(member) == (State.PENDING, True)
 
 
 def test_declining_for_another_reason_needs_an_explanation(client, partner_agent):
@@ -84,7 +88,7 @@ def test_declining_for_another_reason_needs_an_explanation(client, partner_agent
     response = client.post(url("decline", case), {"reason": "other", "note": " "})
     assert response.status_code == 400
     assert "Say why you decline this case." in response.content.decode()
-    assert state_of(member) == (Referral.PENDING, True)
+    assert state_of(member) == (State.PENDING, True)
 
 
 @pytest.mark.parametrize(
@@ -107,12 +111,14 @@ def test_declining_takes_the_case_off_my_cases(client, partner_agent, reason, la
     html = response.content.decode()
     assert f"You declined {case.number}. It has left My Cases." in html
     assert f">{case.number}<" not in html
-    member.refresh_from_db()
-    assert (member.referral_state, member.is_active, member.decline_reason) == (
-        Referral.DECLINED,
-        False,
+    assert state_of(member) == (State.DECLINED, False)
+    referral = Referral.objects.get(pk=member.referral_id)
+    assert (referral.reason, referral.reason_note, referral.get_reason_display()) == (
         reason,
+        "Moving offices",
+        label,
     )
+    assert referral.responded_at is not None
     assert case.events.get(verb=CaseEvent.Verb.DECLINED).data["reason"] == label
     assert client.get(url("case", case)).status_code == 404
 
@@ -121,7 +127,7 @@ def test_the_decline_form_offers_every_reason(client, partner_agent):
     case, _ = refer(partner_agent)
     client.force_login(partner_agent)
     html = client.get(url("case", case)).content.decode()
-    for value in CaseTeamMember.DeclineReason.values:
+    for value in Referral.DeclineReason.values:
         assert f'value="{value}"' in html
 
 
@@ -138,7 +144,7 @@ def test_only_the_referred_agent_answers(
         client.force_login(user)
         for name in ("accept", "decline"):
             assert client.post(url(name, case), {"reason": "conflict"}).status_code == status
-    assert state_of(member) == (Referral.PENDING, True)
+    assert state_of(member) == (State.PENDING, True)
     client.logout()
     assert client.post(url("accept", case))["Location"].startswith("/portal/login/")
 
@@ -153,13 +159,20 @@ def test_a_partner_manager_reassigns_within_the_organization(
     )
     assert response.redirect_chain == [(url("case", case), 302)]
     assert f"now assigned to {partner_colleague.get_full_name()}" in response.content.decode()
-    assert state_of(member) == (Referral.WITHDRAWN, False)
+    assert state_of(member) == (State.WITHDRAWN, False)
     new = CaseTeamMember.objects.get(case=case, user=partner_colleague)
     assert (new.referral_state, new.is_active, new.seen_at, new.tabs) == (
-        Referral.PENDING,
+        State.PENDING,
         True,
         None,
         ["notes", "attachments"],
+    )
+    old = Referral.objects.get(pk=member.referral_id)
+    assert old.reason == Referral.WithdrawReason.REASSIGNED
+    assert (new.referral.replaces, new.referral.agent, new.referral.due_at) == (
+        old,
+        partner_colleague,
+        old.due_at,
     )
     assert case.events.filter(verb=CaseEvent.Verb.REASSIGNED, actor=partner_manager).exists()
     client.force_login(partner_agent)
@@ -176,7 +189,7 @@ def test_a_partner_manager_cannot_reassign_outside_the_organization(
     response = client.post(url("reassign", case), {"member": member.pk, "to_user": outsider.pk})
     assert response.status_code == 400
     assert "Select a valid choice" in response.content.decode()
-    assert state_of(member) == (Referral.PENDING, True)
+    assert state_of(member) == (State.PENDING, True)
     assert not CaseTeamMember.objects.filter(user=outsider).exists()
 
 
@@ -190,7 +203,7 @@ def test_a_partner_manager_cannot_move_another_organizations_assignment(
         url("reassign", case), {"member": theirs.pk, "to_user": partner_colleague.pk}
     )
     assert response.status_code == 404
-    assert state_of(theirs) == (Referral.PENDING, True)
+    assert state_of(theirs) == (State.PENDING, True)
 
 
 def test_another_organizations_manager_finds_no_case(client, partner_agent, harbor):
@@ -201,7 +214,7 @@ def test_another_organizations_manager_finds_no_case(client, partner_agent, harb
     client.force_login(harbor_manager)
     response = client.post(url("reassign", case), {"member": member.pk, "to_user": 1})
     assert response.status_code == 404
-    assert state_of(member) == (Referral.PENDING, True)
+    assert state_of(member) == (State.PENDING, True)
 
 
 def test_agents_may_not_reassign(client, partner_agent, partner_colleague):
@@ -211,4 +224,4 @@ def test_agents_may_not_reassign(client, partner_agent, partner_colleague):
         url("reassign", case), {"member": member.pk, "to_user": partner_colleague.pk}
     )
     assert response.status_code == 403
-    assert state_of(member) == (Referral.PENDING, True)
+    assert state_of(member) == (State.PENDING, True)

@@ -29,10 +29,11 @@ from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.test import override_settings
 from django.utils import timezone
 
 from cases import routing, services
-from cases.models import Case, CaseEvent, CaseTeamMember
+from cases.models import Case, CaseEvent, CaseTeamMember, Referral
 from casesite.roles import Role, sync_roles
 from partners.models import PartnerAgent, PartnerOrganization, Tab
 from partners.services import partner_agent_save
@@ -42,8 +43,11 @@ SEED = 2026
 CASE_YEAR = 2026
 
 Kind = PartnerOrganization.Kind
-Referral = CaseTeamMember.Referral
-Decline = CaseTeamMember.DeclineReason
+State = Referral.State
+Decline = Referral.DeclineReason
+Outcome = Referral.Outcome
+# The response window of the demo's referrals made by hand: two working weeks.
+DEMO_WINDOW = 80
 Status = Case.Status
 ALL_TABS = [
     Tab.ACTIVITIES.value,
@@ -455,14 +459,16 @@ class DemoClock:
         return (self.current + timedelta(days=days)).strftime("%B %-d")
 
 
+# While the demo's past is written its emails go nowhere: they are history, not news.
+NO_TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+
+
 @contextmanager
 def quiet_services(clock: DemoClock):
-    """Run the services on the demo clock, without routing hooks or notifications."""
-    with (
-        mock.patch.object(timezone, "now", clock.now),
-        mock.patch.object(services, "after_refer_hooks", []),
-        mock.patch.dict(services.notification_handlers, clear=True),
-    ):
+    """Run the services on the demo clock (the task queue is switched off by `handle`: no
+    emails of the demo's past, no re-routing). Demo cases are referred without automatic
+    routing: each story picks its agent."""
+    with mock.patch.object(timezone, "now", clock.now):
         yield
 
 
@@ -517,7 +523,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         started = time.monotonic()
-        with transaction.atomic():
+        # The queue stays off until the demo's transaction has committed: the emails its
+        # services leave for the commit go nowhere too.
+        with override_settings(TASKS=NO_TASKS), transaction.atomic():
             sync_roles()
             self.programs = {
                 code: services.program_get_or_create(code=code, name=name)
@@ -525,8 +533,6 @@ class Command(BaseCommand):
             }
             self.orgs = self._organizations()
             self.users, new_users = self._users()
-            # The Assignment Manager's demo rules (idempotent: by rule name).
-            new_rules = routing.load_demo_rules()
             self.agent_orgs = {
                 agent.user.username: agent.organization
                 for agent in PartnerAgent.objects.select_related("user", "organization")
@@ -549,6 +555,8 @@ class Command(BaseCommand):
                     self.clock.start(story.days_ago, minute=self.rng.randint(0, 150))
                     getattr(self, f"_story_{story.kind}")(story, story.household)
                     new_cases += 1
+            # The Assignment Manager's demo rules (idempotent: by rule name), after the cases.
+            new_rules = routing.load_demo_rules()
         self._report(new_users, new_cases, new_rules, time.monotonic() - started)
 
     # Directory and logins ------------------------------------------------------------------
@@ -664,6 +672,12 @@ class Command(BaseCommand):
         add("referral_primary_swap", 1, ["HOUSING"], (1.5, 3), agent="partner")
         add("referral_pending", 1, legal, (0.6, 2), agent="partner", tabs="no_attachments")
         add("referral_pending", 2, legal, (0.3, 2), agent="partner")
+        add("referral_accepted", 1, legal, (2, 4), agent="partner", work=False)
+        add("referral_waitlisted", 1, legal, (4, 7), agent="partner")
+        add("referral_could_not_help", 1, legal, (12, 25), agent="partner2")
+        add("referral_escalated", 1, legal, (6, 9), agent="partner2")
+        add("referral_overdue", 1, legal, (3, 5), agent="partner")
+        add("referral_intake", 1, legal, (0.5, 2))
         add("third_party_unassigned", 1, everything, (0.5, 1.5))
         # Approved and ready to refer, recalled, open.
         add("approved_recalled", 1, ["TANF", "CCAP"], (8, 14), agent="outsider")
@@ -734,9 +748,10 @@ class Command(BaseCommand):
     def caseworker(self):
         return self.users["caseworker"]
 
-    def _create(self, story: Story, household: Household) -> Case:
+    def _create(self, story: Story, household: Household, owner=None) -> Case:
         topic, summary, _ = story.topic
-        owner = self.manager if self.rng.random() < 0.4 else self.caseworker
+        drawn = self.manager if self.rng.random() < 0.4 else self.caseworker
+        owner = owner or drawn
         priority = self.rng.choice(
             [Case.Priority.NORMAL] * 4 + [Case.Priority.HIGH] * 2 + [Case.Priority.LOW]
         )
@@ -787,14 +802,19 @@ class Command(BaseCommand):
         )
         return services.case_transition(actor=self.manager, case=case, name="approve")
 
-    def _refer(self, case: Case, household: Household, agent: str, tabs=None) -> CaseTeamMember:
-        """Refer to Third-Party, share what the partner needs, add the agent to the team."""
+    def _refer(
+        self, case: Case, household: Household, agent: str, tabs=None, hours: int = DEMO_WINDOW
+    ) -> CaseTeamMember:
+        """Refer to Third-Party, share what the partner needs, add the agent to the team
+        with a response window of `hours` business hours."""
         self.clock.advance(self.rng.uniform(4, 30))
-        case = services.case_transition(actor=self.manager, case=case, name="refer")
+        case = services.case_transition(
+            actor=self.manager, case=case, name="refer", auto_route=False
+        )
         self._share_referral_packet(case, household)
         self.clock.advance(0.2)
         return services.case_team_add(
-            actor=self.manager, case=case, user=self.users[agent], tabs=tabs
+            actor=self.manager, case=case, user=self.users[agent], tabs=tabs, response_hours=hours
         )
 
     def _share_referral_packet(self, case: Case, household: Household) -> None:
@@ -889,7 +909,14 @@ class Command(BaseCommand):
     def _accept(self, member: CaseTeamMember, agent: str) -> CaseTeamMember:
         self._view(member.case, agent)
         self.clock.advance(self.rng.uniform(0.5, 4))
-        return services.referral_accept(actor=self.users[agent], member=member)
+        services.referral_accept(actor=self.users[agent], referral=member.referral)
+        member.refresh_from_db()
+        return member
+
+    def _complete(self, member: CaseTeamMember, agent: str, outcome: str, note: str) -> None:
+        services.referral_complete(
+            actor=self.users[agent], referral=member.referral, outcome=outcome, note=note
+        )
 
     def _partner_work(self, case: Case, household: Household, agent: str, *, more: bool) -> None:
         """What a partner writes once the case is accepted (shared by definition)."""
@@ -1078,7 +1105,12 @@ class Command(BaseCommand):
             kind="notes",
             body="Matter resolved: agreement signed and the household is stable. Closing our file.",
         )
-        services.referral_complete(actor=self.users[story.agent], member=member)
+        self._complete(
+            member,
+            story.agent,
+            self.rng.choice([Outcome.SERVED, Outcome.SERVED, Outcome.PARTLY_SERVED]),
+            "Agreement signed; the household is stable. File closed.",
+        )
         self._close(case, actor=self.manager)
 
     def _story_referral_completed(self, story: Story, household: Household) -> None:
@@ -1093,12 +1125,18 @@ class Command(BaseCommand):
             body="Case dismissed at the hearing; the landlord accepted a payment plan. Our work "
             "is complete.",
         )
-        services.referral_complete(actor=self.users[story.agent], member=member)
+        self._complete(
+            member,
+            story.agent,
+            Outcome.SERVED,
+            "Eviction case dismissed at the hearing; payment plan agreed with the landlord.",
+        )
 
     def _story_referral_accepted(self, story: Story, household: Household) -> None:
         case = self._approve(self._create(story, household))
         member = self._accept(self._refer(case, household, story.agent), story.agent)
-        self._partner_work(case, household, story.agent, more=self.rng.random() < 0.6)
+        if story.options.get("work", True):
+            self._partner_work(case, household, story.agent, more=self.rng.random() < 0.6)
         if self.rng.random() < 0.3:
             services.case_update(actor=self.manager, case=member.case, priority=Case.Priority.HIGH)
 
@@ -1121,29 +1159,43 @@ class Command(BaseCommand):
         self._view(case, "partner2")
         services.referral_decline(
             actor=self.users["partner2"],
-            member=member,
+            referral=member.referral,
             reason=Decline.CONFLICT,
             note="Our office represented the landlord's management company in 2024; the "
             "conflict check failed.",
         )
         self.clock.advance(3)
-        services.case_team_add(actor=self.manager, case=case, user=self.users[story.agent])
+        services.case_team_add(
+            actor=self.manager,
+            case=case,
+            user=self.users[story.agent],
+            response_hours=DEMO_WINDOW,
+            replaces=member.referral,
+        )
 
     def _story_referral_reassigned(self, story: Story, household: Household) -> None:
         case = self._approve(self._create(story, household))
         member = self._refer(case, household, "partner2")
         self.clock.advance(5)
         services.referral_reassign(
-            actor=self.users["partnermgr"], member=member, to_user=self.users[story.agent]
+            actor=self.users["partnermgr"],
+            referral=member.referral,
+            to_user=self.users[story.agent],
         )
 
     def _story_referral_expired_then_accepted(self, story: Story, household: Household) -> None:
         case = self._approve(self._create(story, household))
-        member = self._refer(case, household, "partner2")
-        self.clock.advance(72)
-        services.referral_expire(member=member)
+        member = self._refer(case, household, "partner2", hours=16)
+        self.clock.advance(24 * 4)
+        services.referral_expire(referral=member.referral, now=self.clock.now())
         self.clock.advance(2)
-        member = services.case_team_add(actor=self.manager, case=case, user=self.users[story.agent])
+        member = services.case_team_add(
+            actor=self.manager,
+            case=case,
+            user=self.users[story.agent],
+            response_hours=DEMO_WINDOW,
+            replaces=member.referral,
+        )
         self._accept(member, story.agent)
         self._partner_work(case, household, story.agent, more=False)
 
@@ -1172,10 +1224,65 @@ class Command(BaseCommand):
             actor=self.manager, case=case, partner=self.orgs["Northside Legal Aid"]
         )
 
+    def _story_referral_overdue(self, story: Story, household: Household) -> None:
+        """Pending past its due time: the expiry job re-routes or escalates it once the
+        worker runs (within a minute of `make run`)."""
+        case = self._approve(self._create(story, household))
+        self._refer(case, household, story.agent, hours=8)
+        self._view(case, story.agent)
+
+    def _story_referral_waitlisted(self, story: Story, household: Household) -> None:
+        case = self._approve(self._create(story, household))
+        member = self._accept(self._refer(case, household, story.agent), story.agent)
+        self.clock.advance(3)
+        services.referral_waitlist(
+            actor=self.users[story.agent],
+            referral=member.referral,
+            review_at=self.clock.current + timedelta(days=14),
+            position=4,
+            note="Our housing clinic is full this month; the client is fourth on the list.",
+        )
+
+    def _story_referral_could_not_help(self, story: Story, household: Household) -> None:
+        case = self._approve(self._create(story, household))
+        member = self._accept(self._refer(case, household, story.agent), story.agent)
+        self._partner_work(case, household, story.agent, more=False)
+        self.clock.advance(24 * 3)
+        services.referral_fail(
+            actor=self.users[story.agent],
+            referral=member.referral,
+            reason=Referral.FailReason.CLIENT_INELIGIBLE,
+            note="Household income is above our program's limit for representation.",
+        )
+
+    def _story_referral_escalated(self, story: Story, household: Household) -> None:
+        """Nobody answered and no routing rule matches: back in the owner's Inbox."""
+        case = self._approve(self._create(story, household, owner=self.manager))
+        member = self._refer(case, household, story.agent, hours=8)
+        self.clock.advance(24 * 3)
+        routing.referrals_expire_overdue(now=self.clock.now(), ids=[member.referral_id])
+
+    def _story_referral_intake(self, story: Story, household: Household) -> None:
+        """Referred to an organization: in its partner managers' intake queue."""
+        case = self._approve(self._create(story, household))
+        self.clock.advance(self.rng.uniform(4, 30))
+        case = services.case_transition(
+            actor=self.manager, case=case, name="refer", auto_route=False
+        )
+        self._share_referral_packet(case, household)
+        services.referral_to_organization(
+            actor=self.manager,
+            case=case,
+            organization=self.orgs["Northside Legal Aid"],
+            response_hours=DEMO_WINDOW,
+        )
+
     def _story_third_party_unassigned(self, story: Story, household: Household) -> None:
         case = self._approve(self._create(story, household))
         self.clock.advance(6)
-        case = services.case_transition(actor=self.manager, case=case, name="refer")
+        case = services.case_transition(
+            actor=self.manager, case=case, name="refer", auto_route=False
+        )
         self._share_referral_packet(case, household)
 
     # Summary -----------------------------------------------------------------------------
@@ -1200,7 +1307,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"  partner: {memberships.count()} cases in My Cases, "
             f"{memberships.filter(seen_at__isnull=True).count()} New, "
-            f"{memberships.filter(referral_state=Referral.ACCEPTED).count()} accepted."
+            f"{memberships.filter(referral_state__in=Referral.WORKING_STATES).count()} accepted "
+            "or in progress."
         )
         self.stdout.write(
             f"  Logins (password {DEMO_PASSWORD}): "
