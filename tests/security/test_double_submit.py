@@ -22,7 +22,7 @@ from django.db import connection
 from django.test import Client
 
 from cases import services
-from cases.models import Activity, Attachment, Case, CaseEvent, CasePartner, Note
+from cases.models import Activity, Attachment, Case, CaseEvent, CasePartner, Note, Referral
 from tests.factories import ProgramFactory, make_case, make_referral
 
 Verb = CaseEvent.Verb
@@ -47,8 +47,7 @@ def private_storage(settings, tmp_path):
 
 @pytest.fixture(autouse=True)
 def no_routing_or_mail_side_effects(monkeypatch):
-    monkeypatch.setattr(services, "after_refer_hooks", [])
-    monkeypatch.setattr(services, "notification_handlers", {})
+    monkeypatch.setattr("cases.routing.hooks.route_after_refer", lambda **kwargs: None)
 
 
 class _HiddenFields(HTMLParser):
@@ -154,7 +153,7 @@ def test_accepting_a_referral_twice_accepts_it_once(partner_agent):
     assert first.status_code == 302
     assert events(case, Verb.ACCEPTED) == 1
     member.refresh_from_db()
-    assert member.referral_state == member.Referral.ACCEPTED
+    assert member.referral.state == member.referral_state == Referral.State.ACCEPTED
     assert second.status_code == 409
     assert "it is now Accepted. Your answer was not recorded." in second.content.decode()
 
@@ -262,7 +261,10 @@ RECORD_MODELS = {"activities": Activity, "attachments": Attachment, "notes": Not
 @pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
 @pytest.mark.parametrize("kind", ["activities", "attachments", "notes"])
 def test_a_record_posted_twice_in_the_portal_is_added_once(partner_agent, kind, htmx):
-    case, _ = make_referral(agent_user=partner_agent, tabs=["activities", "attachments", "notes"])
+    # Partners record work only on a referral they accepted.
+    case, _ = make_referral(
+        agent_user=partner_agent, tabs=["activities", "attachments", "notes"], accepted=True
+    )
     client = browser(partner_agent)
     action = f"/portal/cases/{case.pk}/{kind}/add/"
     headers = {"headers": {"HX-Request": "true"}} if htmx else {}

@@ -92,8 +92,12 @@ def test_the_agency_upload_form_shows_an_error_when_the_disk_is_full(
 def test_the_portal_upload_form_shows_an_error_when_the_disk_is_full(
     full_disk, client, partner_agent, agency_manager
 ):
+    # Partners record work only on a referral they accepted.
     case, _ = make_referral(
-        agent_user=partner_agent, actor=agency_manager, tabs=["attachments", "notes"]
+        agent_user=partner_agent,
+        actor=agency_manager,
+        tabs=["attachments", "notes"],
+        accepted=True,
     )
     client.force_login(partner_agent)
     upload = SimpleUploadedFile("big.pdf", big_pdf(1_500_000), content_type="application/pdf")

@@ -4,12 +4,14 @@ escaped in the agency UI, the portal and the admin.
 For each payload, one world is seeded through the services with the payload in every text
 field a user can fill in (Case Name and the applicant fields, the partner organization's
 name, the records' titles and texts, the attachment's description and file name, a
-decline note, people's first and last names, a routing rule's name, a user name tried at
-sign-in). Each field's copy carries the field's number, so a page shows which fields it
-rendered. Then every page that shows them is fetched (agency pages with each tab, the
-live update, the Referrals board and the routing pages; My Cases and the case page with
-its tabs, as an agent and as a partner manager; the admin's Case changelist and change form
-and the audit logs) and checked:
+referral's decline note and completion note, people's first and last names, a routing
+rule's name, the name of a case in a partner's intake queue, a user name tried at
+sign-in; and the owner's Inbox items, whose text is made of such names). Each field's copy
+carries the field's number, so a page shows which fields it rendered. Then every page that
+shows them is fetched (agency pages with each tab, the live update, the Referrals board,
+the Inbox and the routing pages; My Cases and the case page with its tabs, as an agent and
+as a partner manager, and the partner manager's Intake page; the admin's Case changelist
+and change form and the audit logs) and checked:
 
 - the stored value, when it contains markup, never appears as such;
 - no element has an event-handler attribute, no script holds an `alert(`, no link, source
@@ -30,10 +32,10 @@ from django.test import Client
 from django.utils.html import escape
 
 from cases import routing, services
-from cases.models import Attachment, Case, CaseEvent, CaseTeamMember
+from cases.models import Attachment, Case, CaseEvent, InboxItem, Referral
 from cases.routing import services as routing_services
 from casesite.models import SecurityEvent
-from tests.factories import make_case
+from tests.factories import PartnerAgentFactory, UserFactory, make_case
 
 PAYLOADS = {
     "script tag": '<script>alert("x{n}")</script>',
@@ -81,6 +83,11 @@ FIELDS = (
     Field("Caseworker's last name", (A, P, D)),
     Field("Routing rule name", (A, D), internal=True),
     Field("User name tried at sign-in", (D,), internal=True),
+    Field("Outcome note, by another agent", (A,)),
+    Field("Case Name, in the intake queue", (A, P)),
+    # Made by the services from names above (who answered, and their organization).
+    Field("Inbox item text, a decline", (A,), internal=True),
+    Field("Inbox item text, a completion", (A,), internal=True),
 )
 NUMBER = {field.label: n for n, field in enumerate(FIELDS, start=1)}
 
@@ -105,8 +112,7 @@ def private_storage(settings, tmp_path):
 
 @pytest.fixture(autouse=True)
 def no_routing_or_mail_side_effects(monkeypatch):
-    monkeypatch.setattr(services, "after_refer_hooks", [])
-    monkeypatch.setattr(services, "notification_handlers", {})
+    monkeypatch.setattr("cases.routing.hooks.route_after_refer", lambda **kwargs: None)
 
 
 # The seeded world ---------------------------------------------------------------------------
@@ -128,7 +134,7 @@ def _query(text: str) -> str:
     return urlencode({"q": text})
 
 
-def build(template: str, *, am, ag, pa, pb, pm, adm, northside) -> XssWorld:
+def build(template: str, *, am, ag, pa, pb, pd, pm, adm, northside) -> XssWorld:
     def v(label: str) -> str:
         return template.format(n=NUMBER[label])
 
@@ -153,13 +159,23 @@ def build(template: str, *, am, ag, pa, pb, pm, adm, northside) -> XssWorld:
         eligibility_notes=v("Case: eligibility notes"),
     )
     tabs = ["activities", "attachments", "servicerequests", "notes"]
-    services.case_team_add(actor=am, case=case, user=pa, tabs=tabs)
+    member = services.case_team_add(actor=am, case=case, user=pa, tabs=tabs)
+    # Partners record work only on a referral they accepted.
+    services.referral_accept(actor=pa, referral=member.referral)
     declined = services.case_team_add(actor=am, case=case, user=pb, tabs=tabs)
     services.referral_decline(
         actor=pb,
-        member=declined,
-        reason=CaseTeamMember.DeclineReason.OTHER,
+        referral=declined.referral,
+        reason=Referral.DeclineReason.OTHER,
         note=v("Decline note, by another agent"),
+    )
+    completed = services.case_team_add(actor=am, case=case, user=pd, tabs=tabs)
+    services.referral_accept(actor=pd, referral=completed.referral)
+    services.referral_complete(
+        actor=pd,
+        referral=completed.referral,
+        outcome=Referral.Outcome.SERVED,
+        note=v("Outcome note, by another agent"),
     )
     shared = {"actor": ag, "case": case, "shared_with_partners": True}
     services.record_add(
@@ -193,12 +209,24 @@ def build(template: str, *, am, ag, pa, pb, pm, adm, northside) -> XssWorld:
     )
     routed = make_case(status=Case.Status.THIRD_PARTY, actor=am, owner=am, name="Routed household")
     routing.case_route(actor=am, case=routed)
+    intake = make_case(
+        status=Case.Status.THIRD_PARTY,
+        actor=am,
+        owner=am,
+        name=v("Case Name, in the intake queue"),
+    )
+    services.referral_to_organization(actor=am, case=intake, organization=northside)
 
     Client().post("/login/", {"username": v("User name tried at sign-in"), "password": "nope"})
     failed_sign_in = SecurityEvent.objects.get(kind=SecurityEvent.Kind.SIGN_IN_FAILED)
 
     values = {label: v(label) for label in NUMBER}
     values["Attachment file name"] = Attachment.objects.get(pk=attachment.pk).original_name
+    for kind, label in (
+        (InboxItem.Kind.DECLINED, "Inbox item text, a decline"),
+        (InboxItem.Kind.COMPLETED, "Inbox item text, a completion"),
+    ):
+        values[label] = InboxItem.objects.get(user=am, case=case, kind=kind).text
 
     declined_event = CaseEvent.objects.get(case=case, verb=CaseEvent.Verb.DECLINED)
     note_event = CaseEvent.objects.filter(case=case, verb=CaseEvent.Verb.RECORD_ADDED).first()
@@ -215,6 +243,7 @@ def build(template: str, *, am, ag, pa, pb, pm, adm, northside) -> XssWorld:
             f"{c}/partners/options/",
             *(f"{c}/live/?after=0&tab={tab}" for tab in ("notes", "team", "history")),
             "/cases/referrals/",
+            "/cases/inbox/",
             "/cases/routing/",
             f"/cases/routing/{rule.pk}/edit/",
             f"/cases/routing/{rule.pk}/dry-run/",
@@ -226,7 +255,7 @@ def build(template: str, *, am, ag, pa, pb, pm, adm, northside) -> XssWorld:
             f"{p}/",
             *(f"{p}/{tab}/" for tab in tabs),
         ],
-        "PM": ["/portal/", f"{p}/"],
+        "PM": ["/portal/", f"{p}/", "/portal/intake/"],
         "ADM": [
             "/admin/cases/case/",
             "/admin/cases/case/?" + _query(v("Case: Case Name")),
@@ -326,12 +355,15 @@ def test_stored_payloads_render_escaped_in_the_agency_ui_the_portal_and_the_admi
     admin_user,
     northside,
 ):
+    # A third agent of PA's organization, who completes a referral of the case.
+    pd = PartnerAgentFactory(user=UserFactory(username="pd"), organization=northside).user
     world = build(
         PAYLOADS[payload],
         am=agency_manager,
         ag=caseworker,
         pa=partner_agent,
         pb=partner_colleague,
+        pd=pd,
         pm=partner_manager,
         adm=admin_user,
         northside=northside,

@@ -14,7 +14,8 @@ from decimal import Decimal
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from cases import services
-from cases.models import AssignmentRule, Case
+from cases.inbox import services as inbox_services
+from cases.models import AssignmentRule, Case, InboxItem
 from tests.factories import PartnerAgentFactory, UserFactory, make_case
 
 ALL_TABS = ["activities", "attachments", "servicerequests", "notes"]
@@ -174,20 +175,38 @@ def build_world(*, pa, pb, pm, pc, ag, am, adm, northside, harbor) -> World:
 
     case_d = make_case(status=Case.Status.THIRD_PARTY, actor=am, name="Accepted household")
     member_d = services.case_team_add(actor=am, case=case_d, user=pa, tabs=ALL_TABS)
-    services.referral_accept(actor=pa, member=member_d)
+    services.referral_accept(actor=pa, referral=member_d.referral)
+    sr_d = services.record_add(
+        actor=ag,
+        case=case_d,
+        kind="servicerequests",
+        shared_with_partners=True,
+        title="SHARED-SR-D",
+    )
+
+    # Case F waits in the intake queue of PA's organization (its partner managers assign it).
+    case_f = make_case(status=Case.Status.THIRD_PARTY, actor=am, name="Intake household")
+    intake_f = services.referral_to_organization(actor=am, case=case_f, organization=northside)
 
     case_e = make_case(status=Case.Status.THIRD_PARTY, actor=am, name="Unassigned household")
     rule = AssignmentRule.objects.create(name="SENTINEL-RULE-NAME", order=1)
     rule.organizations.add(northside)
 
+    # The Inbox: one item of AM's (anybody else's attempt to mark it done is 404).
+    inbox_am = inbox_services.inbox_item_add(
+        user=am, case=case_a, kind=InboxItem.Kind.DECLINED, text="Declined: No capacity"
+    )
+
     world = World(
         users=users,
-        cases={"A": case_a, "B": case_b, "C": case_c, "D": case_d, "E": case_e},
+        cases={"A": case_a, "B": case_b, "C": case_c, "D": case_d, "E": case_e, "F": case_f},
     )
     world.ids = {
         **{key: case.pk for key, case in world.cases.items()},
         **{role: user.pk for role, user in users.items()},
         "A_member_pa": member_pa.pk,
+        "D_sr_shared": sr_d.pk,
+        "F_intake": intake_f.pk,
         "A_att_shared": att_shared.pk,
         "A_att_internal": att_internal.pk,
         "A_sr_shared": sr_shared.pk,
@@ -196,5 +215,6 @@ def build_world(*, pa, pb, pm, pc, ag, am, adm, northside, harbor) -> World:
         "northside": northside.pk,
         "harbor": harbor.pk,
         "rule": rule.pk,
+        "inbox_am": inbox_am.pk,
     }
     return world
