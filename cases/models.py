@@ -343,6 +343,17 @@ class Referral(ConcurrentTransitionMixin, models.Model):
     escalated_at = models.DateTimeField(
         null=True, blank=True, help_text="When it came back to the case owner's Inbox."
     )
+    # The date the agency watches, kept by the database: a pending referral's answer, a
+    # waitlisted one's review; empty while the partner works it and once it has ended. The
+    # Referrals board sorts open referrals by it, from one partial index.
+    attention_at = models.GeneratedField(
+        expression=models.Case(
+            models.When(state="pending", then="due_at"),
+            models.When(state="waitlisted", then="review_at"),
+        ),
+        output_field=models.DateTimeField(null=True),
+        db_persist=True,
+    )
 
     class Meta:
         ordering = ["-requested_at", "-pk"]
@@ -411,6 +422,14 @@ class Referral(ConcurrentTransitionMixin, models.Model):
                 name="referral_completed_at",
             ),
             models.Index(fields=["agent", "state"], name="referral_agent_state"),
+            # The Referrals board: open referrals, the most pressing deadline first, then
+            # those being worked, longest first; `state` last so that counting by state
+            # reads this index alone.
+            models.Index(
+                fields=["attention_at", "requested_at", "id", "state"],
+                condition=Q(state__in=["pending", "accepted", "in_progress", "waitlisted"]),
+                name="referral_board",
+            ),
         ]
 
     def __str__(self) -> str:

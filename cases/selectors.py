@@ -21,10 +21,8 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Value,
-    When,
 )
-from django.db.models import Case as SQLCase
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Concat, NullIf, Trim
 from django.http import Http404
 from django.utils import timezone
 from guardian.core import ObjectPermissionChecker
@@ -459,80 +457,99 @@ REFERRAL_BOARD_STATES = (
 )
 
 
-def agency_referral_board(*, user, state: str = "") -> QuerySet[Case]:
-    """Third-Party cases for the Referrals board, stale first.
-
-    `waiting_since` is when the oldest pending referral was made, or, with no partner agent
-    on the team, when the case was referred; cases whose referral was accepted come last.
-    Each row carries its Primary partner, its last partner action and who took it (from the
-    event trail) and, prefetched, its partner agents, newest first (former ones included, so
-    that the actor is among them): three queries whatever the rows."""
-    members = CaseTeamMember.objects.filter(
-        case=OuterRef("pk"), role=CaseTeamMember.Role.PARTNER_AGENT
-    )
-    pending = members.filter(is_active=True, referral_state=State.PENDING)
-    partner_events = CaseEvent.objects.filter(case=OuterRef("pk"), by_partner=True).order_by(
+def _board_annotations(qs: QuerySet, case_ref: str) -> QuerySet:
+    """The columns the board computes for its page's rows only: the Primary partner, and the
+    case's last partner action with who took it (from the event trail)."""
+    partner_events = CaseEvent.objects.filter(case=OuterRef(case_ref), by_partner=True).order_by(
         "-created_at", "-pk"
     )
-    primary = CasePartner.objects.filter(case=OuterRef("pk"), is_primary=True)
-    cases = (
-        cases_for_agency(user=user)
-        .filter(status=Case.Status.THIRD_PARTY)
-        # Every Third-Party case is sorted: only the columns the board shows, no joins.
-        .select_related(None)
-        .only("pk", "number", "name", "status", "status_changed_at")
-        # The sort key is computed for every Third-Party case, so each subquery in it counts:
-        # COALESCE asks for the oldest pending referral once, and whether any agent is on
-        # the team only when none is pending (a CASE would ask for the first one twice).
-        # The other columns are computed for the page's rows only.
-        .alias(
-            pending_since=Subquery(pending.order_by("added_at").values("added_at")[:1]),
-            has_agent=Exists(members.filter(is_active=True)),
-        )
-        .annotate(
-            waiting_since=Coalesce(
-                F("pending_since"),
-                SQLCase(When(has_agent=False, then=F("status_changed_at")), default=None),
-            ),
-            primary_partner_name=Subquery(primary.values("partner__name")[:1]),
-            last_partner_action_at=Subquery(partner_events.values("created_at")[:1]),
-            last_partner_verb=Subquery(partner_events.values("verb")[:1]),
-            last_partner_actor_id=Subquery(partner_events.values("actor_id")[:1]),
-        )
+    actor_name = Coalesce(
+        NullIf(Trim(Concat("actor__first_name", Value(" "), "actor__last_name")), Value("")),
+        "actor__username",
     )
-    referrals = Referral.objects.filter(case=OuterRef("pk"))
+    primary = CasePartner.objects.filter(case=OuterRef(case_ref), is_primary=True)
+    return qs.annotate(
+        primary_partner_name=Subquery(primary.values("partner__name")[:1]),
+        last_partner_action_at=Subquery(partner_events.values("created_at")[:1]),
+        last_partner_verb=Subquery(partner_events.values("verb")[:1]),
+        last_partner_actor=Subquery(partner_events.annotate(name=actor_name).values("name")[:1]),
+    )
+
+
+def agency_referral_board(*, user, state: str = "") -> QuerySet[Referral]:
+    """Referrals for the Referrals board, one row per referral, each with its case, its
+    organization (and closures, for business-hour due times) and agent.
+
+    Without a state: every open referral, the most pressing first (a pending referral's
+    answer or a waitlisted one's review, `attention_at`), then those being worked, longest
+    first. Every list is read in order from a partial index (`referral_board`,
+    `referral_escalated`, `referral_completed_at`) and counted from it, so a page costs the
+    same at a million cases as at ten. "unassigned" is a list of cases:
+    `agency_cases_without_partner_agent`."""
+    if not is_agency_user(user):
+        return Referral.objects.none()
     now = timezone.now()
-    if state == "pending":
-        cases = cases.filter(Exists(pending))  # a semi-join, not a subquery per case
-    elif state in ("accepted", "in_progress", "waitlisted"):
-        cases = cases.filter(Exists(referrals.filter(state=state)))
+    referrals = Referral.objects.select_related("case", "organization", "agent").prefetch_related(
+        "organization__closures"
+    )
+    by_attention = (F("attention_at").asc(nulls_last=True), "requested_at", "pk")
+    if state in ("", "pending", "waitlisted"):
+        states = [state] if state else list(Referral.OPEN_STATES)
+        referrals = referrals.filter(state__in=states).order_by(*by_attention)
+    elif state in ("accepted", "in_progress"):
+        # Worked referrals have no date to watch: the end of the index, longest first.
+        referrals = referrals.filter(state=state, attention_at__isnull=True)
+        referrals = referrals.order_by(*by_attention)
     elif state == "overdue":
-        late = Q(state=State.PENDING, due_at__lte=now) | Q(
-            state=State.WAITLISTED, review_at__lte=now
-        )
-        cases = cases.filter(Exists(referrals.filter(late)))
+        # A pending answer or a waitlist review that has passed.
+        referrals = referrals.filter(
+            state__in=[State.PENDING, State.WAITLISTED], attention_at__lte=now
+        ).order_by(*by_attention)
     elif state == "escalated":
-        # Back with the owner: a referral came back, and nothing is open since.
-        cases = cases.filter(Exists(referrals.filter(escalated_at__isnull=False))).exclude(
-            Exists(referrals.filter(state__in=Referral.OPEN_STATES))
+        # Back with the owner: the case's latest escalated referral, while nothing is open.
+        same_case = Referral.objects.filter(case=OuterRef("case_id"))
+        referrals = (
+            referrals.filter(escalated_at__isnull=False, case__status=Case.Status.THIRD_PARTY)
+            .exclude(Exists(same_case.filter(state__in=Referral.OPEN_STATES)))
+            .exclude(Exists(same_case.filter(escalated_at__gt=OuterRef("escalated_at"))))
+            .order_by("escalated_at", "pk")
         )
     elif state == "completed_week":
         week_start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
         week_start -= timedelta(days=week_start.weekday())
-        cases = cases.filter(
-            Exists(referrals.filter(state=State.COMPLETED, completed_at__gte=week_start))
-        )
-    elif state == "unassigned":
-        cases = cases.filter(has_agent=False)
+        referrals = referrals.filter(
+            state=State.COMPLETED,
+            completed_at__gte=week_start,
+            case__status=Case.Status.THIRD_PARTY,
+        ).order_by("-completed_at", "-pk")
+    else:
+        return Referral.objects.none()
+    return _board_annotations(referrals, "case_id")
+
+
+def agency_cases_without_partner_agent(*, user) -> QuerySet[Case]:
+    """Third-Party cases with no partner agent on the Case Team now (never routed, or the
+    referral came back), longest first, with their former partner agents newest first
+    (prefetched) and the board's per-row columns."""
+    members = CaseTeamMember.objects.filter(
+        case=OuterRef("pk"), role=CaseTeamMember.Role.PARTNER_AGENT, is_active=True
+    )
     agents = (
         CaseTeamMember.objects.filter(role=CaseTeamMember.Role.PARTNER_AGENT)
         .select_related("user", "organization", "referral__organization")
         .prefetch_related("referral__organization__closures")
-        .order_by("-is_active", "-added_at", "-pk")
+        .order_by("-added_at", "-pk")
     )
-    return cases.prefetch_related(
-        Prefetch("team", queryset=agents, to_attr="partner_members")
-    ).order_by(F("waiting_since").asc(nulls_last=True), "status_changed_at", "pk")
+    cases = (
+        cases_for_agency(user=user)
+        .filter(status=Case.Status.THIRD_PARTY)
+        .exclude(Exists(members))
+        .select_related(None)
+        .only("pk", "number", "name", "status", "status_changed_at")
+        .prefetch_related(Prefetch("team", queryset=agents, to_attr="partner_members"))
+        .order_by("status_changed_at", "pk")
+    )
+    return _board_annotations(cases, "pk")
 
 
 def latest_event_id() -> int:

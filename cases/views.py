@@ -788,7 +788,7 @@ def case_live(request, pk):
 # Referrals board -----------------------------------------------------------------------------
 
 REFERRAL_STATES = (
-    ("", "All Third-Party cases"),
+    ("", "Open referrals"),
     ("pending", "Pending"),
     ("overdue", "Overdue"),
     ("accepted", "Accepted"),
@@ -798,6 +798,29 @@ REFERRAL_STATES = (
     ("completed_week", "Completed this week"),
     ("unassigned", "No partner agent"),
 )
+
+
+def _board_row(item, *, now) -> dict:
+    """One row of the Referrals board, from a referral or (No partner agent) a case: its
+    case, its referral, who has it, how long it has waited and the last partner action."""
+    if isinstance(item, Referral):
+        case, referral, former = item.case, item, []
+        since = referral.requested_at if referral.state == Referral.State.PENDING else None
+    else:
+        case, referral, former = item, None, item.partner_members[:1]
+        since = case.status_changed_at
+    days = (now - since).days if since else None
+    return {
+        "case": case,
+        "referral": referral,
+        "former": former,
+        "primary_partner": item.primary_partner_name,
+        "days": days,
+        "stale": days is not None and days >= STALE_AFTER_DAYS,
+        "last_action": Verb(item.last_partner_verb).label if item.last_partner_verb else None,
+        "last_actor": item.last_partner_actor,
+        "last_action_at": item.last_partner_action_at,
+    }
 
 
 @agency_required
@@ -812,7 +835,10 @@ def referrals(request):
     since = request.GET.get("since", "")
     if request.htmx and since.isdigit() and int(since) >= cursor:
         return HttpResponse(status=204)
-    board = selectors.agency_referral_board(user=request.user, state=state)
+    if state == "unassigned":
+        board = selectors.agency_cases_without_partner_agent(user=request.user)
+    else:
+        board = selectors.agency_referral_board(user=request.user, state=state)
     page, pagination = _paginate(
         board,
         number=request.GET.get("page"),
@@ -821,31 +847,12 @@ def referrals(request):
         params={"state": state},
     )
     now = timezone.now()
-    rows = []
-    for case in page:
-        members = case.partner_members
-        agents = [m for m in members if m.is_active] or members[:1]
-        days = (now - case.waiting_since).days if case.waiting_since else None
-        rows.append(
-            {
-                "case": case,
-                "agents": agents,
-                "days": days,
-                "stale": days is not None and days >= STALE_AFTER_DAYS,
-                "last_action": (
-                    Verb(case.last_partner_verb).label if case.last_partner_verb else None
-                ),
-                # Who acted: another agent's decline must not read as this agent's.
-                "last_actor": next(
-                    (m.user for m in members if m.user_id == case.last_partner_actor_id), None
-                ),
-            }
-        )
     context = {
-        "rows": rows,
+        "rows": [_board_row(item, now=now) for item in page],
         "page": page,
         "pagination": pagination,
         "state": state,
+        "state_label": dict(REFERRAL_STATES)[state],
         "states": REFERRAL_STATES,
         "stale_after": STALE_AFTER_DAYS,
         "cursor": cursor,

@@ -6,12 +6,12 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
 
 from cases import services
-from cases.models import Case, CaseEvent, CaseTeamMember, Program
+from cases.models import Case, CaseEvent, CaseTeamMember, Program, Referral
 from casesite.roles import Role
 from tests.factories import (
     PartnerAgentFactory,
@@ -364,12 +364,14 @@ def test_an_edit_without_changes_records_nothing(caseworker_client):
 
 
 def _age_referral(member, days):
-    CaseTeamMember.objects.filter(pk=member.pk).update(
-        added_at=timezone.now() - timedelta(days=days)
+    """As if the referral had been made `days` ago (its answer due as long ago as well)."""
+    back = timedelta(days=days)
+    Referral.objects.filter(pk=member.referral_id).update(
+        requested_at=F("requested_at") - back, due_at=F("due_at") - back
     )
 
 
-def test_the_referrals_board_lists_third_party_cases_stale_first(manager_client, partner_agent):
+def test_the_referrals_board_lists_open_referrals_stale_first(manager_client, partner_agent):
     _fresh_case, _fresh = make_referral(agent_user=partner_agent, name="Fresh referral")
     _stale_case, stale = make_referral(agent_user=partner_agent, name="Stale referral")
     _age_referral(stale, 5)
@@ -400,8 +402,11 @@ def test_the_referrals_board_filters_by_referral_state(manager_client, partner_a
 def test_a_declined_referral_shows_its_state_on_the_board(manager_client, partner_agent):
     _case, member = make_referral(agent_user=partner_agent, name="Turned down")
     services.referral_decline(actor=partner_agent, referral=member.referral, reason="no_capacity")
-    html = manager_client.get("/cases/referrals/").content.decode()
+    assert "Turned down" not in manager_client.get("/cases/referrals/").content.decode()
+    html = manager_client.get("/cases/referrals/", {"state": "unassigned"}).content.decode()
+    assert "Turned down" in html and "cw-referral--unassigned" in html
     assert "cw-referral--declined" in html and "No capacity" in html
+    assert f"{partner_agent.get_full_name()}<br>" in html
 
 
 def test_the_last_partner_action_names_the_agent_who_took_it(

@@ -282,10 +282,26 @@ def test_each_state_filter_of_the_board_lists_exactly_its_cases(manager_client, 
 
 
 @pytest.mark.usefixtures("board")
-def test_the_whole_board_lists_every_third_party_case_and_no_other(manager_client):
-    names = set(board_names(manager_client.get("/cases/referrals/")))
-    assert names == set().union(*BOARD_FILTERS.values()) | {"Completed long ago"}
-    assert not names & {"Only approved", "Closed after referral"}
+def test_the_whole_board_lists_every_open_referral_most_pressing_first(manager_client):
+    """Overdue answers and reviews first, then by deadline, then the worked referrals, longest
+    first; nothing that has ended and nothing of a case that is not Third-Party."""
+    response = manager_client.get("/cases/referrals/")
+    names = board_names(response)
+    pressing, worked = names[:4], names[4:]
+    assert set(pressing) == {"Overdue", "Review passed", "Pending", "Waitlisted"}
+    assert pressing.index("Overdue") < pressing.index("Pending")
+    assert pressing.index("Review passed") < pressing.index("Pending")
+    assert pressing[-1] == "Waitlisted"  # reviewed in a week, after the pending answer
+    assert worked == ["Accepted", "In progress"]
+    assert "<strong>6</strong> referrals open" in response.content.decode()
+
+
+def test_an_empty_board_says_what_is_empty(manager_client):
+    assert "No open referral." in manager_client.get("/cases/referrals/").content.decode()
+    html = manager_client.get("/cases/referrals/", {"state": "overdue"}).content.decode()
+    assert "No referral is overdue now." in html
+    html = manager_client.get("/cases/referrals/", {"state": "unassigned"}).content.decode()
+    assert "Every Third-Party case has a partner agent." in html
 
 
 def test_the_board_shows_each_referrals_due_time_and_outcome(
@@ -305,9 +321,11 @@ def test_the_board_shows_each_referrals_due_time_and_outcome(
     )
     html = manager_client.get("/cases/referrals/").content.decode()
     rows = {
-        name: html[html.index(f">{name}</a>") :].split("</tr>")[0]
-        for name in ("Waiting", "Late", "Done")
+        name: html[html.index(f">{name}</a>") :].split("</tr>")[0] for name in ("Waiting", "Late")
     }
+    assert ">Done</a>" not in html  # ended: not open
+    html = manager_client.get("/cases/referrals/", {"state": "completed_week"}).content.decode()
+    rows["Done"] = html[html.index(">Done</a>") :].split("</tr>")[0]
     due = timezone.localtime(Referral.objects.get(case__name="Waiting").due_at)
     assert "due in 16 business hours" in rows["Waiting"]
     assert f'datetime="{due.isoformat()}"' in rows["Waiting"]
