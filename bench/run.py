@@ -754,7 +754,15 @@ def main() -> int:
 # Agency pages timed one request at a time (not under load): the Cases List, the Referrals
 # board unfiltered and with each of its state filters, the Assignment Manager; a case page
 # and its Case Team tab are added with a case of the median agent.
-REFERRAL_BOARD_FILTERS = ("pending", "overdue", "waitlisted", "escalated", "completed_week")
+REFERRAL_BOARD_FILTERS = (
+    "pending",
+    "overdue",
+    "in_progress",
+    "waitlisted",
+    "escalated",
+    "completed_week",
+    "unassigned",
+)
 AGENCY_PAGES = (
     "/cases/",
     "/cases/referrals/",

@@ -9,6 +9,8 @@ from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
+from casesite import clock
+from casesite.clock import StampField
 from partners.models import PartnerOrganization, Tab
 
 from .languages import language_name
@@ -90,8 +92,8 @@ class Case(ConcurrentTransitionMixin, models.Model):
         max_length=16, choices=Status.choices, default=Status.OPEN, protected=True, db_index=True
     )
     status_changed_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = StampField(auto_now_add=True, db_index=True)
+    updated_at = StampField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -201,7 +203,7 @@ class CasePartner(models.Model):
     added_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    added_at = models.DateTimeField(auto_now_add=True)
+    added_at = StampField(auto_now_add=True)
 
     class Meta:
         ordering = ["added_at", "pk"]
@@ -305,7 +307,7 @@ class Referral(ConcurrentTransitionMixin, models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    requested_at = models.DateTimeField(default=timezone.now)
+    requested_at = models.DateTimeField(default=clock.now)
     due_at = models.DateTimeField(
         null=True, blank=True, help_text="When the partner must answer (business hours)."
     )
@@ -343,6 +345,11 @@ class Referral(ConcurrentTransitionMixin, models.Model):
     escalated_at = models.DateTimeField(
         null=True, blank=True, help_text="When it came back to the case owner's Inbox."
     )
+    with_owner = models.BooleanField(
+        default=False,
+        help_text="Came back to the case owner, and nothing since: no new referral of the "
+        "case, and the case still Third-Party.",
+    )
     # The date the agency watches, kept by the database: a pending referral's answer, a
     # waitlisted one's review; empty while the partner works it and once it has ended. The
     # Referrals board sorts open referrals by it, from one partial index.
@@ -373,6 +380,10 @@ class Referral(ConcurrentTransitionMixin, models.Model):
             models.CheckConstraint(
                 condition=~Q(state="completed") | ~Q(outcome=""),
                 name="referral_completed_has_outcome",
+            ),
+            models.CheckConstraint(
+                condition=Q(with_owner=False) | Q(escalated_at__isnull=False),
+                name="referral_with_owner_was_escalated",
             ),
             models.CheckConstraint(
                 # An intake referral is assigned (withdrawn in favour of the agent's own),
@@ -410,12 +421,7 @@ class Referral(ConcurrentTransitionMixin, models.Model):
                 name="referral_intake",
             ),
             models.Index(fields=["organization", "state"], name="referral_org_state"),
-            # The Referrals board's "escalated" and "completed this week" filters.
-            models.Index(
-                fields=["case"],
-                condition=Q(escalated_at__isnull=False),
-                name="referral_escalated",
-            ),
+            # The Referrals board's "completed this week" filter.
             models.Index(
                 fields=["completed_at"],
                 condition=Q(state="completed"),
@@ -423,17 +429,41 @@ class Referral(ConcurrentTransitionMixin, models.Model):
             ),
             models.Index(fields=["agent", "state"], name="referral_agent_state"),
             # The Referrals board: open referrals, the most pressing deadline first, then
-            # those being worked, longest first; `state` last so that counting by state
-            # reads this index alone.
+            # those being worked, longest first; the worked ones alone; the ones back with
+            # the owner.
             models.Index(
-                fields=["attention_at", "requested_at", "id", "state"],
+                fields=["attention_at", "requested_at", "id"],
                 condition=Q(state__in=["pending", "accepted", "in_progress", "waitlisted"]),
                 name="referral_board",
+            ),
+            models.Index(
+                fields=["requested_at", "id"],
+                condition=Q(state__in=["accepted", "in_progress"]),
+                name="referral_worked",
+            ),
+            # Counting open referrals, all or by state: one narrow, deduplicated key.
+            models.Index(
+                fields=["state"],
+                condition=Q(state__in=["pending", "accepted", "in_progress", "waitlisted"]),
+                name="referral_open_state",
+            ),
+            models.Index(
+                fields=["escalated_at", "id"],
+                condition=Q(with_owner=True),
+                name="referral_with_owner",
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.case_id} to {self.agent_id or self.organization_id}: {self.state}"
+
+    def confirmation(self, name: str) -> str:
+        """What the partner is told after transition `name`: its declared `done` text."""
+        transition = next(t for t in self.get_all_state_transitions() if t.name == name)
+        review = f"{timezone.localtime(self.review_at):%B %-d, %Y}" if self.review_at else ""
+        return transition.custom["done"].format(
+            number=self.case.number, review=review, outcome=self.get_outcome_display()
+        )
 
     @property
     def is_open(self) -> bool:
@@ -460,7 +490,12 @@ class Referral(ConcurrentTransitionMixin, models.Model):
         field=state,
         source=State.PENDING,
         target=State.ACCEPTED,
-        custom={"label": "Accept case", "by": "partner", "done": "You accepted {number}."},
+        custom={
+            "label": "Accept case",
+            "by": "partner",
+            "done": "You accepted {number}. The agency has been told; "
+            "record your work in the tabs.",
+        },
     )
     def accept(self):
         """The partner agent takes the case."""
@@ -469,7 +504,11 @@ class Referral(ConcurrentTransitionMixin, models.Model):
         field=state,
         source=State.PENDING,
         target=State.DECLINED,
-        custom={"label": "Decline case", "by": "partner", "done": "You declined {number}."},
+        custom={
+            "label": "Decline case",
+            "by": "partner",
+            "done": "You declined {number}. It has left My Cases.",
+        },
     )
     def decline(self):
         """The partner agent turns the case down (coded reason required)."""
@@ -478,7 +517,11 @@ class Referral(ConcurrentTransitionMixin, models.Model):
         field=state,
         source=State.ACCEPTED,
         target=State.IN_PROGRESS,
-        custom={"label": "Start work", "by": "partner", "done": "{number} is in progress."},
+        custom={
+            "label": "Start work",
+            "by": "partner",
+            "done": "{number} is in progress. The agency sees it now.",
+        },
     )
     def start(self):
         """Work has begun (a button, or the first record added after accepting)."""
@@ -490,7 +533,7 @@ class Referral(ConcurrentTransitionMixin, models.Model):
         custom={
             "label": "Put on waitlist",
             "by": "partner",
-            "done": "{number} is on your waitlist until {review}.",
+            "done": "{number} is on your waitlist until {review}. The agency has been told.",
         },
     )
     def waitlist(self):
@@ -500,7 +543,11 @@ class Referral(ConcurrentTransitionMixin, models.Model):
         field=state,
         source=State.WAITLISTED,
         target=State.IN_PROGRESS,
-        custom={"label": "Resume work", "by": "partner", "done": "{number} is in progress."},
+        custom={
+            "label": "Resume work",
+            "by": "partner",
+            "done": "{number} is off the waitlist and in progress.",
+        },
     )
     def resume(self):
         """Off the waitlist: the partner works the case."""
@@ -509,7 +556,11 @@ class Referral(ConcurrentTransitionMixin, models.Model):
         field=state,
         source=[State.ACCEPTED, State.IN_PROGRESS],
         target=State.COMPLETED,
-        custom={"label": "Complete", "by": "partner", "done": "You completed {number}."},
+        custom={
+            "label": "Complete",
+            "by": "partner",
+            "done": "You completed {number} ({outcome}). The case owner has been told.",
+        },
     )
     def complete(self):
         """The partner finished the work (outcome code and note required)."""
@@ -521,7 +572,7 @@ class Referral(ConcurrentTransitionMixin, models.Model):
         custom={
             "label": "Could not help",
             "by": "partner",
-            "done": "You closed {number}: could not help.",
+            "done": "You closed {number}: could not help. The case owner has been told.",
         },
     )
     def fail(self):
@@ -592,7 +643,7 @@ class CaseTeamMember(models.Model):
     added_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    added_at = models.DateTimeField(auto_now_add=True)
+    added_at = StampField(auto_now_add=True)
 
     class Meta:
         ordering = ["added_at", "pk"]
@@ -639,9 +690,8 @@ class CaseTeamMember(models.Model):
             models.Index(
                 fields=["organization"], condition=Q(is_active=True), name="caseteam_org_active"
             ),
-            # The Referrals board sorts every Third-Party case by its oldest pending referral
-            # or, without an agent, by when it was referred: two probes per case, answered
-            # from these small indexes alone (no table rows read).
+            # The Cases List's "referral pending" flag and the Referrals board's "No partner
+            # agent" list: one probe per case, answered from these small indexes alone.
             models.Index(
                 fields=["case", "added_at"],
                 condition=Q(is_active=True, role="partner_agent", referral_state="pending"),
@@ -678,8 +728,8 @@ class CaseRecord(models.Model):
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     by_partner = models.BooleanField("Written by a partner agent", default=False)
     shared_with_partners = models.BooleanField("Shared with partners", default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = StampField(auto_now_add=True)
+    updated_at = StampField(auto_now=True)
 
     class Meta:
         abstract = True
@@ -837,7 +887,7 @@ class CaseEvent(models.Model):
     by_partner = models.BooleanField(default=False)
     verb = models.CharField(max_length=20, choices=Verb.choices)
     data = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = StampField(auto_now_add=True)
 
     objects = AppendOnlyQuerySet.as_manager()
 
@@ -938,8 +988,8 @@ class AssignmentRule(models.Model):
         choices=OnExpiry.choices,
         default=OnExpiry.NEXT_CANDIDATE,
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = StampField(auto_now_add=True)
+    updated_at = StampField(auto_now=True)
 
     class Meta:
         ordering = ["order", "pk"]
@@ -993,7 +1043,7 @@ class RoutingDecision(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = StampField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -1024,7 +1074,7 @@ class InboxItem(models.Model):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="inbox_items")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     text = models.CharField(max_length=300, help_text="What happened, in one line.")
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = StampField(auto_now_add=True)
     done_at = models.DateTimeField(null=True, blank=True)
     done_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

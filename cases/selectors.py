@@ -483,8 +483,9 @@ def agency_referral_board(*, user, state: str = "") -> QuerySet[Referral]:
     Without a state: every open referral, the most pressing first (a pending referral's
     answer or a waitlisted one's review, `attention_at`), then those being worked, longest
     first. Every list is read in order from a partial index (`referral_board`,
-    `referral_escalated`, `referral_completed_at`) and counted from it, so a page costs the
-    same at a million cases as at ten. "unassigned" is a list of cases:
+    `referral_worked`, `referral_with_owner`, `referral_completed_at`) and counted from a
+    partial index (`referral_open_state` for the open ones), with no join: a page costs
+    about the same at a million cases as at ten. "unassigned" is a list of cases:
     `agency_cases_without_partner_agent`."""
     if not is_agency_user(user):
         return Referral.objects.none()
@@ -497,31 +498,22 @@ def agency_referral_board(*, user, state: str = "") -> QuerySet[Referral]:
         states = [state] if state else list(Referral.OPEN_STATES)
         referrals = referrals.filter(state__in=states).order_by(*by_attention)
     elif state in ("accepted", "in_progress"):
-        # Worked referrals have no date to watch: the end of the index, longest first.
-        referrals = referrals.filter(state=state, attention_at__isnull=True)
-        referrals = referrals.order_by(*by_attention)
+        # Worked referrals have no date to watch: longest first.
+        referrals = referrals.filter(state=state).order_by("requested_at", "pk")
     elif state == "overdue":
         # A pending answer or a waitlist review that has passed.
         referrals = referrals.filter(
             state__in=[State.PENDING, State.WAITLISTED], attention_at__lte=now
         ).order_by(*by_attention)
     elif state == "escalated":
-        # Back with the owner: the case's latest escalated referral, while nothing is open.
-        same_case = Referral.objects.filter(case=OuterRef("case_id"))
-        referrals = (
-            referrals.filter(escalated_at__isnull=False, case__status=Case.Status.THIRD_PARTY)
-            .exclude(Exists(same_case.filter(state__in=Referral.OPEN_STATES)))
-            .exclude(Exists(same_case.filter(escalated_at__gt=OuterRef("escalated_at"))))
-            .order_by("escalated_at", "pk")
-        )
+        # Back with the owner: escalated, and no referral of the case and no close since.
+        referrals = referrals.filter(with_owner=True).order_by("escalated_at", "pk")
     elif state == "completed_week":
         week_start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
         week_start -= timedelta(days=week_start.weekday())
-        referrals = referrals.filter(
-            state=State.COMPLETED,
-            completed_at__gte=week_start,
-            case__status=Case.Status.THIRD_PARTY,
-        ).order_by("-completed_at", "-pk")
+        referrals = referrals.filter(state=State.COMPLETED, completed_at__gte=week_start).order_by(
+            "-completed_at", "-pk"
+        )
     else:
         return Referral.objects.none()
     return _board_annotations(referrals, "case_id")

@@ -11,7 +11,6 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Subquery
-from django.utils import timezone
 from django_fsm import (
     ConcurrentTransition,
     TransitionNotAllowed,
@@ -20,6 +19,7 @@ from django_fsm import (
 )
 from guardian.core import ObjectPermissionChecker
 
+from casesite import clock
 from casesite.roles import is_partner_user
 from partners.calendar import BusinessCalendar
 from partners.models import PartnerAgent, PartnerOrganization
@@ -87,7 +87,7 @@ CASE_EDITABLE_FIELDS = (
 
 
 def next_case_number(year: int | None = None) -> str:
-    year = year or timezone.now().year
+    year = year or clock.now().year
     prefix = f"CASE-{year}-"
     last = Case.objects.filter(number__startswith=prefix).aggregate(m=Max("number"))["m"]
     sequence = int(last.rsplit("-", 1)[1]) + 1 if last else 1
@@ -211,7 +211,7 @@ def case_transition(*, actor, case: Case, name: str, auto_route: bool = True) ->
     source = case.status
     try:
         method()
-        case.status_changed_at = timezone.now()
+        case.status_changed_at = clock.now()
         case.save(update_fields=["status", "status_changed_at", "updated_at"])
     except (TransitionNotAllowed, ConcurrentTransition) as exc:
         raise ConflictError(f"The case is {case.get_status_display()}.") from exc
@@ -340,11 +340,17 @@ def _leave_team(*, member: CaseTeamMember) -> None:
         _sync_managers(case=member.case, organization=member.organization)
 
 
-def referral_due_at(*, organization: PartnerOrganization, hours: int, start=None):
-    """When `hours` business hours of the organization's calendar have passed after `start`
-    (now by default): the due time of a referral."""
-    calendar = BusinessCalendar.for_organization(organization)
-    return calendar.add_business_hours(start or timezone.now(), hours)
+def referral_due_at(
+    *,
+    organization: PartnerOrganization,
+    hours: int,
+    start=None,
+    calendar: BusinessCalendar | None = None,
+):
+    """When `hours` business hours of the organization's calendar (given, or read) have
+    passed after `start` (now by default): the due time of a referral."""
+    calendar = calendar or BusinessCalendar.for_organization(organization)
+    return calendar.add_business_hours(start or clock.now(), hours)
 
 
 def _open_referral(
@@ -362,11 +368,12 @@ def _open_referral(
 ) -> Referral:
     """A new pending referral, due after its response window in business hours (the
     organization's default window when none is given), unless `due_at` is given."""
-    now = now or timezone.now()
+    now = now or clock.now()
     hours = response_hours or organization.default_response_hours
     if due_at is None:
-        calendar = calendar or BusinessCalendar.for_organization(organization)
-        due_at = calendar.add_business_hours(now, hours)
+        due_at = referral_due_at(
+            organization=organization, hours=hours, start=now, calendar=calendar
+        )
     return Referral(
         case=case,
         organization=organization,
@@ -435,6 +442,7 @@ def case_team_add(
         due_at=due_at,
     )
     referral.save()
+    _back_from_owner(case_ids=[case.pk])
     if member is None:
         member = CaseTeamMember(case=case, user=user, role=CaseTeamMember.Role.PARTNER_AGENT)
     member.organization = organization
@@ -444,7 +452,7 @@ def case_team_add(
     member.tabs = tabs
     member.seen_at = None
     member.added_by = actor
-    member.added_at = timezone.now()
+    member.added_at = clock.now()
     member.save()
     _partner_add(actor=actor, case=case, partner=organization)
     permissions.grant_partner_agent(user=user, case=case, tabs=tabs)
@@ -520,7 +528,7 @@ def case_team_add_many(*, actor, assignments: Sequence[TeamAssignment]) -> list[
     if pairs.intersection(on_team):
         raise ValidationError("This partner agent already has a row on the Case Team.")
 
-    now = timezone.now()
+    now = clock.now()
     by_partner = bool(actor is not None and is_partner_user(actor))
     calendars: dict[int, BusinessCalendar] = {}
     referrals = []
@@ -540,6 +548,7 @@ def case_team_add_many(*, actor, assignments: Sequence[TeamAssignment]) -> list[
             )
         )
     Referral.objects.bulk_create(referrals)
+    _back_from_owner(case_ids=[a.case.pk for a in assignments])
     members, tabs_of = [], {}
     for a, referral in zip(assignments, referrals, strict=True):
         organization = a.agent.organization
@@ -713,25 +722,36 @@ def referral_accept(*, actor, referral: Referral) -> Referral:
     referral = _locked_referral(referral)
     _require_partner(actor, referral)
     _fire(referral, "accept")
-    referral.responded_at = timezone.now()
+    referral.responded_at = clock.now()
     _save(referral, "responded_at")
     _event(case=referral.case, actor=actor, verb=CaseEvent.Verb.ACCEPTED, agent=_actor_name(actor))
     notifications.notify_owner(referral=referral, what="accepted")
     return referral
 
 
+def _coded_reason(reason: str, note: str, *, codes, missing: str, unexplained: str) -> None:
+    """A reason is one of `codes`; "other" needs the note that explains it."""
+    if reason not in codes.values:
+        raise ValidationError(missing)
+    if reason == codes.OTHER and not note.strip():
+        raise ValidationError(unexplained)
+
+
 @transaction.atomic
 def referral_decline(*, actor, referral: Referral, reason: str, note: str = "") -> Referral:
     """The partner declines with a coded reason; the case leaves the agent's My Cases, the
     owner is told (Inbox and email) and the case is routed to the next candidate."""
-    if reason not in Referral.DeclineReason.values:
-        raise ValidationError("Choose a reason for declining.")
-    if reason == Referral.DeclineReason.OTHER and not note.strip():
-        raise ValidationError("Say why you decline this case.")
+    _coded_reason(
+        reason,
+        note,
+        codes=Referral.DeclineReason,
+        missing="Choose a reason for declining.",
+        unexplained="Say why you decline this case.",
+    )
     referral = _locked_referral(referral)
     _require_partner(actor, referral)
     _fire(referral, "decline")
-    referral.responded_at = referral.completed_at = timezone.now()
+    referral.responded_at = referral.completed_at = clock.now()
     referral.reason, referral.reason_note = reason, note.strip()
     _save(referral, "responded_at", "completed_at", "reason", "reason_note")
     member = _member_of(referral)
@@ -759,11 +779,16 @@ def referral_start(*, actor, referral: Referral) -> Referral:
     """Work on an accepted referral has begun."""
     referral = _locked_referral(referral)
     _require_partner(actor, referral)
+    _start(actor=actor, referral=referral)
+    return referral
+
+
+def _start(*, actor, referral: Referral) -> None:
+    """Put a locked, accepted referral in progress, with its event."""
     _fire(referral, "start")
-    referral.started_at = timezone.now()
+    referral.started_at = clock.now()
     _save(referral, "started_at")
     _event(case=referral.case, actor=actor, verb=CaseEvent.Verb.STARTED, agent=_actor_name(actor))
-    return referral
 
 
 @transaction.atomic
@@ -772,7 +797,7 @@ def referral_waitlist(
 ) -> Referral:
     """The partner cannot start yet: on the waitlist until `review_at`, the clock stopped.
     A review date that passes without action makes the referral overdue."""
-    if review_at is None or review_at <= timezone.now():
+    if review_at is None or review_at <= clock.now():
         raise ValidationError("Choose a review date in the future.")
     if position is not None and position < 1:
         raise ValidationError("A waitlist position starts at 1.")
@@ -781,7 +806,7 @@ def referral_waitlist(
     _fire(referral, "waitlist")
     referral.review_at, referral.waitlist_position = review_at, position
     referral.reason_note = note.strip()
-    referral.responded_at = referral.responded_at or timezone.now()
+    referral.responded_at = referral.responded_at or clock.now()
     _save(referral, "review_at", "waitlist_position", "reason_note", "responded_at")
     _event(
         case=referral.case,
@@ -801,7 +826,7 @@ def referral_resume(*, actor, referral: Referral) -> Referral:
     _require_partner(actor, referral)
     _fire(referral, "resume")
     referral.review_at = None
-    referral.started_at = referral.started_at or timezone.now()
+    referral.started_at = referral.started_at or clock.now()
     _save(referral, "review_at", "started_at")
     _event(case=referral.case, actor=actor, verb=CaseEvent.Verb.RESUMED, agent=_actor_name(actor))
     return referral
@@ -839,7 +864,7 @@ def referral_complete(*, actor, referral: Referral, outcome: str, note: str) -> 
                 f"or letters in Activities); {attempts} logged so far."
             )
     _fire(referral, "complete")
-    referral.completed_at = timezone.now()
+    referral.completed_at = clock.now()
     referral.outcome, referral.outcome_note = outcome, note.strip()
     _save(referral, "completed_at", "outcome", "outcome_note")
     _event(
@@ -861,14 +886,17 @@ def referral_complete(*, actor, referral: Referral, outcome: str, note: str) -> 
 @transaction.atomic
 def referral_fail(*, actor, referral: Referral, reason: str, note: str = "") -> Referral:
     """The partner could not help: a coded reason. The case owner decides what next."""
-    if reason not in Referral.FailReason.values:
-        raise ValidationError("Choose why you could not help.")
-    if reason == Referral.FailReason.OTHER and not note.strip():
-        raise ValidationError("Say why you could not help.")
+    _coded_reason(
+        reason,
+        note,
+        codes=Referral.FailReason,
+        missing="Choose why you could not help.",
+        unexplained="Say why you could not help.",
+    )
     referral = _locked_referral(referral)
     _require_partner(actor, referral)
     _fire(referral, "fail")
-    referral.completed_at = timezone.now()
+    referral.completed_at = clock.now()
     referral.reason, referral.reason_note = reason, note.strip()
     _save(referral, "completed_at", "reason", "reason_note")
     _event(
@@ -891,7 +919,7 @@ def referral_fail(*, actor, referral: Referral, reason: str, note: str = "") -> 
 def referral_expire(*, referral: Referral, now=None) -> bool:
     """Expire a pending referral past its due time (idempotent: False if nothing to do).
     Re-routing or escalation is the caller's (the expiry job's) next step."""
-    now = now or timezone.now()
+    now = now or clock.now()
     referral = _locked_referral(referral)
     if referral.state != State.PENDING or referral.due_at > now:
         return False
@@ -911,7 +939,7 @@ def referral_expire(*, referral: Referral, now=None) -> bool:
 def _withdraw(*, referral: Referral, reason: str, actor=None, note: str = "") -> None:
     """Withdraw an open referral (case row already locked by the caller)."""
     _fire(referral, "withdraw")
-    referral.completed_at = timezone.now()
+    referral.completed_at = clock.now()
     referral.reason, referral.reason_note = reason, note
     _save(referral, "completed_at", "reason", "reason_note")
     _event(
@@ -921,6 +949,12 @@ def _withdraw(*, referral: Referral, reason: str, actor=None, note: str = "") ->
         agent=_who(referral),
         reason=Referral.WithdrawReason(reason).label,
     )
+
+
+def _back_from_owner(*, case_ids: list[int]) -> None:
+    """The owner has acted on these cases (a new referral, or the case closed or recalled):
+    their escalated referrals are no longer waiting with the owner."""
+    Referral.objects.filter(case_id__in=case_ids, with_owner=True).update(with_owner=False)
 
 
 def _end_partner_work(*, actor, case: Case, reason: str) -> None:
@@ -933,6 +967,7 @@ def _end_partner_work(*, actor, case: Case, reason: str) -> None:
     for referral in open_.select_for_update(of=("self",)):
         _withdraw(referral=referral, reason=reason, actor=actor)
         organizations.add(referral.organization)
+    _back_from_owner(case_ids=[case.pk])
     members = case.team.filter(is_active=True, role=CaseTeamMember.Role.PARTNER_AGENT)
     for member in members.select_related("case", "user", "organization"):
         _leave_team(member=member)
@@ -964,7 +999,7 @@ def referral_reassign(*, actor, referral: Referral, to_user) -> CaseTeamMember:
         raise ValidationError("The case is already assigned to this agent.")
     if not referral.is_open:
         raise ConflictError("Only an open referral can be reassigned.")
-    now = timezone.now()
+    now = clock.now()
     keep = referral.state == State.PENDING and referral.due_at > now
     due_at = referral.due_at if keep else None
     member = _member_of(referral)
@@ -1022,6 +1057,7 @@ def referral_to_organization(
         response_hours=response_hours,
     )
     referral.save()
+    _back_from_owner(case_ids=[case.pk])
     _partner_add(actor=actor, case=case, partner=organization)
     organization_managers_group(organization)
     _sync_managers(case=case, organization=organization)
@@ -1082,7 +1118,7 @@ def case_mark_seen(*, user, case: Case, clear_new: bool = True) -> None:
         locked_case = Case.objects.select_for_update().filter(pk=case.pk).values("pk")
         CaseTeamMember.objects.filter(
             case_id=Subquery(locked_case), user=user, is_active=True, seen_at__isnull=True
-        ).update(seen_at=timezone.now())
+        ).update(seen_at=clock.now())
     _event(case=case, actor=user, verb=CaseEvent.Verb.VIEWED)
 
 
@@ -1129,10 +1165,7 @@ def _partner_records_work(*, actor, case: Case) -> None:
     if referral.state == State.ACCEPTED and referral.agent_id == actor.pk:
         referral = _locked_referral(referral)
         if referral.state == State.ACCEPTED:
-            _fire(referral, "start")
-            referral.started_at = timezone.now()
-            _save(referral, "started_at")
-            _event(case=case, actor=actor, verb=CaseEvent.Verb.STARTED, agent=_actor_name(actor))
+            _start(actor=actor, referral=referral)
 
 
 def next_service_request_number() -> str:

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from casesite.clock import StampField
+
 from .calendar import (
     WEEKDAYS,
     check_holiday_country,
@@ -77,7 +79,7 @@ class PartnerOrganization(models.Model):
         related_name="managed_organization",
         help_text="Holds the object permissions of this organization's partner managers.",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = StampField(auto_now_add=True)
 
     # Its business calendar: every referral deadline is counted in these hours (partners.calendar).
     time_zone = models.CharField(

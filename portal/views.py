@@ -174,7 +174,9 @@ def _pages(params: QueryDict, listing: selectors.MyCasesPage) -> list[dict]:
 @require_GET
 def my_cases(request):
     """My Cases. The unfiltered list polls itself: `v` is the page's version (its total and
-    New count), and while it holds the answer is 204 from one small query."""
+    New count), and while it holds the answer is 204 from one small query. A filtered list
+    is a search of the moment and does not poll: its version would cost every filtered page
+    one more query."""
     agent = request.user.partner_agent
     version = request.GET.get("v", "")
     if request.htmx and version and selectors.my_cases_version(user=request.user) == version:
@@ -578,13 +580,10 @@ def referral_accept(request, pk):
     case, checker = _case_or_404(request, pk)
     member = _own_membership(case, checker)
     try:
-        services.referral_accept(actor=request.user, referral=member.referral)
+        referral = services.referral_accept(actor=request.user, referral=member.referral)
     except services.ConflictError as exc:
         return _conflict(request, case, exc)
-    messages.success(
-        request,
-        f"You accepted {case.number}. The agency has been told; record your work in the tabs.",
-    )
+    messages.success(request, referral.confirmation("accept"))
     return redirect("portal:case", pk=case.pk)
 
 
@@ -617,16 +616,7 @@ def referral_action(request, pk, action):
                 return _conflict(request, case, error, refused_work=True)
             form.add_error(None, exc)
         else:
-            done = referral.get_state_display()
-            notice = {
-                "start": f"{case.number} is in progress. The agency sees it now.",
-                "waitlist": f"{case.number} is on your waitlist until "
-                f"{timezone.localtime(referral.review_at):%B %-d, %Y}. The agency has been told.",
-                "resume": f"{case.number} is off the waitlist and in progress.",
-                "complete": f"You completed {case.number} ({referral.get_outcome_display()}). "
-                "The case owner has been told.",
-                "fail": f"You closed {case.number}: could not help. The case owner has been told.",
-            }.get(action, f"The referral is {done}.")
+            notice = referral.confirmation(action)
             messages.success(request, notice)
             return redirect("portal:case", pk=case.pk)
     return _render_case(request, case, checker, action_form=form, status=400)
@@ -640,7 +630,7 @@ def referral_decline(request, pk):
     form = DeclineForm(request.POST)
     if form.is_valid():
         try:
-            services.referral_decline(
+            referral = services.referral_decline(
                 actor=request.user,
                 referral=member.referral,
                 reason=form.cleaned_data["reason"],
@@ -651,7 +641,7 @@ def referral_decline(request, pk):
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            messages.success(request, f"You declined {case.number}. It has left My Cases.")
+            messages.success(request, referral.confirmation("decline"))
             return redirect("portal:my_cases")
     return _render_case(request, case, checker, decline_form=form, status=400)
 

@@ -3,7 +3,8 @@ personal to-do list, so nobody else (managers included) changes what it shows.""
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.utils import timezone
+
+from casesite import clock
 
 from ..models import Case, InboxItem
 
@@ -31,7 +32,7 @@ def inbox_item_done(*, actor, item: InboxItem) -> InboxItem:
     _require_recipient(actor, item)
     item = InboxItem.objects.select_for_update().get(pk=item.pk)
     if item.done_at is None:
-        item.done_at = timezone.now()
+        item.done_at = clock.now()
         item.done_by = actor
         item.save(update_fields=["done_at", "done_by"])
     return item

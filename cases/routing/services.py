@@ -16,8 +16,8 @@ from itertools import zip_longest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import Max
-from django.utils import timezone
 
+from casesite import clock
 from partners.models import PartnerAgent
 
 from .. import notifications, services
@@ -254,7 +254,7 @@ def _escalate(
         user=case.owner, case=case, kind=InboxItem.Kind.ESCALATED, text=reason[:300]
     )
     if lapsed is not None:
-        Referral.objects.filter(pk=lapsed.pk).update(escalated_at=timezone.now())
+        Referral.objects.filter(pk=lapsed.pk).update(escalated_at=clock.now(), with_owner=True)
     notifications.notify_escalation(case=case, decision=decision)
     return decision
 
@@ -486,7 +486,7 @@ def referrals_expire_overdue(*, now=None, limit: int | None = None, ids=None) ->
     transition, event, owner email), then re-route or escalate each case. Idempotent: a
     second run finds nothing due. One transaction per referral. `ids` narrows the run to
     those referrals."""
-    now = now or timezone.now()
+    now = now or clock.now()
     due = Referral.objects.filter(state=State.PENDING, due_at__lte=now)
     if ids is not None:
         due = due.filter(pk__in=list(ids))
@@ -597,7 +597,7 @@ def assignment_rule_update(
 @transaction.atomic
 def assignment_rule_set_active(*, actor, rule: AssignmentRule, active: bool) -> AssignmentRule:
     _require_route_permission(actor)
-    AssignmentRule.objects.filter(pk=rule.pk).update(active=active, updated_at=timezone.now())
+    AssignmentRule.objects.filter(pk=rule.pk).update(active=active, updated_at=clock.now())
     rule.active = active
     return rule
 

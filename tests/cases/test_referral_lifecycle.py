@@ -845,3 +845,63 @@ def test_the_data_migration_makes_one_referral_per_partner_row_in_its_state(
     finally:
         migrate_to_latest()
     assert Referral.objects.count() == len(rows)
+
+
+# Back with the owner ------------------------------------------------------------------------
+
+FAR_FUTURE = timezone.now() + timedelta(days=365)
+
+
+def _escalate(member) -> Referral:
+    """The agent never answers and no rule has a next candidate: back to the owner."""
+    routing.referrals_expire_overdue(now=FAR_FUTURE, ids=[member.referral_id])
+    return Referral.objects.get(pk=member.referral_id)
+
+
+def test_an_escalated_referral_waits_with_the_owner_until_the_case_is_referred_again(
+    agency_manager, partner_agent, partner_colleague
+):
+    case, member = make_referral(agent_user=partner_agent, actor=agency_manager)
+    lapsed = _escalate(member)
+    assert lapsed.escalated_at is not None and lapsed.with_owner
+    services.case_team_add(actor=agency_manager, case=case, user=partner_colleague)
+    lapsed.refresh_from_db()
+    assert not lapsed.with_owner and lapsed.escalated_at is not None
+
+
+def test_closing_the_case_ends_the_wait_with_the_owner(agency_manager, partner_agent):
+    case, member = make_referral(agent_user=partner_agent, actor=agency_manager)
+    lapsed = _escalate(member)
+    services.case_transition(actor=agency_manager, case=case, name="close")
+    lapsed.refresh_from_db()
+    assert not lapsed.with_owner
+
+
+def test_only_an_escalated_referral_can_wait_with_the_owner(agency_manager, partner_agent):
+    _case, member = make_referral(agent_user=partner_agent, actor=agency_manager)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Referral.objects.filter(pk=member.referral_id).update(with_owner=True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_marks_the_latest_escalation_of_each_waiting_case_and_no_other(
+    agency_manager, partner_agent, partner_colleague, outsider
+):
+    waiting_case, first = make_referral(agent_user=partner_agent, actor=agency_manager)
+    older = _escalate(first)
+    again = services.case_team_add(actor=agency_manager, case=waiting_case, user=outsider)
+    newer = _escalate(again)
+    rerouted_case, member = make_referral(agent_user=partner_agent, actor=agency_manager)
+    rerouted = _escalate(member)
+    services.case_team_add(actor=agency_manager, case=rerouted_case, user=partner_colleague)
+    closed_case, member = make_referral(agent_user=partner_colleague, actor=agency_manager)
+    closed = _escalate(member)
+    services.case_transition(actor=agency_manager, case=closed_case, name="close")
+    try:
+        migrate_to(("cases", "0013_stamp_fields"))
+        migrate_to_latest()
+        marked = set(Referral.objects.filter(with_owner=True).values_list("pk", flat=True))
+        assert marked == {newer.pk}
+        assert {older.pk, rerouted.pk, closed.pk}.isdisjoint(marked)
+    finally:
+        migrate_to_latest()

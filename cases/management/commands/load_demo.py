@@ -7,10 +7,10 @@ code, organization name, user name, case number); what exists is left alone, so 
 run creates nothing. The data comes from a fixed random seed, so it is the same every time.
 
 The cases get a believable history (created weeks ago, approved days later, referred,
-accepted...) by running the services under a demo clock that stands in for
-`django.utils.timezone.now` while the cases are built. Routing hooks and notifications
-registered in `cases.services` are suspended while loading: the demo assigns its partner
-agents explicitly and sends no mail.
+accepted...) by running the services on a demo clock (`casesite.clock.on`): every stamp the
+services and the models write comes from it while the cases are built. The task queue is
+off while loading: the demo's past sends no mail, and each story picks its partner agents
+itself instead of routing.
 """
 
 import random
@@ -21,7 +21,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from unittest import mock
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
@@ -34,6 +33,7 @@ from django.utils import timezone
 
 from cases import routing, services
 from cases.models import Case, CaseEvent, CaseTeamMember, Referral
+from casesite import clock as casesite_clock
 from casesite.roles import Role, sync_roles
 from partners.models import PartnerAgent, PartnerOrganization, Tab
 from partners.services import partner_agent_save
@@ -421,8 +421,8 @@ class Story:
 
 
 class DemoClock:
-    """Stands in for `timezone.now` while the cases are built: every service call stamps
-    the demo time, which only moves forward and never passes the real time."""
+    """The clock the cases are built on: every service call stamps the demo time, which only
+    moves forward and never passes the real time."""
 
     def __init__(self, real_now: datetime):
         self.real_now = real_now
@@ -468,7 +468,7 @@ def quiet_services(clock: DemoClock):
     """Run the services on the demo clock (the task queue is switched off by `handle`: no
     emails of the demo's past, no re-routing). Demo cases are referred without automatic
     routing: each story picks its agent."""
-    with mock.patch.object(timezone, "now", clock.now):
+    with casesite_clock.on(clock.now):
         yield
 
 

@@ -699,7 +699,7 @@ class Command(BaseCommand):
         columns = """id, case_id, organization_id, agent_id, state, requested_by_id,
             requested_at, due_at, response_hours, responded_at, started_at, completed_at,
             reason, reason_note, outcome, outcome_note, review_at, waitlist_position,
-            routing_decision_id, replaces_id, escalated_at"""
+            routing_decision_id, replaces_id, escalated_at, with_owner"""
         declined = sql_pick(DECLINE_REASONS, "rn", 19)
         failed = sql_pick(FAIL_REASONS, "l.rn", 19)
         outcome = sql_pick(OUTCOMES, "rn", 19)
@@ -715,7 +715,7 @@ class Command(BaseCommand):
                                    ELSE interval '1 day' END,
                    CASE st WHEN 'declined' THEN {declined} WHEN 'withdrawn' THEN 'reassigned'
                            ELSE '' END,
-                   '', '', '', NULL, NULL, NULL, NULL, NULL
+                   '', '', '', NULL, NULL, NULL, NULL, NULL, false
             FROM (SELECT p.*, c.owner_id FROM bench_past p
                   JOIN cases_case c ON c.id = p.case_id) p
             """,  # noqa: S608  (constants only)
@@ -738,7 +738,9 @@ class Command(BaseCommand):
                    CASE WHEN st = 'waitlisted' THEN 1 + floor(pg_temp.bu(rn, 19) * 20)::int END,
                    NULL, replaces_id,
                    CASE WHEN st IN ('declined', 'expired')
-                        THEN completed_at + interval '1 hour' END
+                        THEN completed_at + interval '1 hour' END,
+                   -- The latest referral came back and the case is still Third-Party.
+                   st IN ('declined', 'expired') AND case_status = 'third_party'
             FROM (
                 SELECT l.*, c.owner_id,
                        CASE WHEN p.rn IS NOT NULL THEN %(r1)s + p.rn END AS replaces_id,
