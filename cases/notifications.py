@@ -17,6 +17,8 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 
+from casesite.people import display_name
+
 from .models import Case, Referral, RoutingDecision
 
 OWNER_KINDS = ("accepted", "declined", "expired", "completed", "failed")
@@ -126,7 +128,7 @@ def deliver(
         "number": case.number,
         "link": link,
         "referral": referral,
-        "agent_name": (agent.get_full_name() or agent.get_username()) if agent else "",
+        "agent_name": display_name(agent) if agent else "",
         "organization": referral.organization.name if referral else "",
         "decline_reason": referral.get_reason_display() if referral else "",
         "outcome": referral.get_outcome_display() if referral else "",

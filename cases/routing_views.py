@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, path, reverse
 from django.views.decorators.http import require_POST
 
+from casesite.people import display_name
 from casesite.roles import agency_required
 
 from . import routing, selectors
@@ -52,7 +53,7 @@ def _report(request, decision: RoutingDecision) -> None:
     """One message saying what a routing run did."""
     if decision.outcome == Outcome.ASSIGNED:
         agent = decision.winner
-        name = agent.user.get_full_name() or agent.user.get_username()
+        name = display_name(agent.user)
         messages.success(
             request,
             f"Case {decision.case.number} routed to {name} ({agent.organization.name}) by "

@@ -20,6 +20,7 @@ from django_fsm import (
 from guardian.core import ObjectPermissionChecker
 
 from casesite import clock
+from casesite.people import display_name
 from casesite.roles import is_partner_user
 from partners.calendar import BusinessCalendar
 from partners.models import PartnerAgent, PartnerOrganization
@@ -64,7 +65,7 @@ def _locked_case(case: Case) -> Case:
 
 
 def _actor_name(user) -> str:
-    return user.get_full_name() or user.get_username()
+    return display_name(user)
 
 
 # Cases -------------------------------------------------------------------------------------

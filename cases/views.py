@@ -23,6 +23,7 @@ from django.utils.text import capfirst
 from django.views.decorators.http import require_GET, require_POST
 
 from casesite import form_tokens
+from casesite.people import display_name
 from casesite.roles import agency_required
 
 from . import selectors, services
@@ -212,7 +213,7 @@ def _tab_url(case: Case, slug: str) -> str:
 def _name(user) -> str:
     if user is None:
         return "Caseworks"
-    return user.get_full_name() or user.get_username()
+    return display_name(user)
 
 
 # Event sentences (History tab and live feed) -------------------------------------------------

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from casesite.clock import StampField
+from casesite.people import display_name
 
 from .calendar import (
     WEEKDAYS,
@@ -161,7 +162,7 @@ class PartnerAgent(models.Model):
         indexes = [models.Index(fields=["organization", "role"], name="partneragent_org_role")]
 
     def __str__(self) -> str:
-        return f"{self.user.get_full_name() or self.user.get_username()} ({self.organization})"
+        return f"{display_name(self.user)} ({self.organization})"
 
     @property
     def is_manager(self) -> bool:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from cases import services
 from cases.models import Activity, CaseTeamMember, Referral, ServiceRequest
 from casesite.forms import UswdsFormMixin
+from casesite.people import display_name
 
 from . import selectors
 
@@ -200,7 +201,7 @@ class ReassignForm(UswdsFormMixin, forms.Form):
 
 
 def agent_name(user) -> str:
-    return user.get_full_name() or user.get_username()
+    return display_name(user)
 
 
 # Records ----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ Nothing here touches the database, so the real router and the dry run decide ali
 from collections import Counter
 from dataclasses import dataclass, field
 
+from casesite.people import display_name
 from partners.models import PartnerAgent
 
 from ..languages import language_name
@@ -65,8 +66,7 @@ class Candidate:
 
     @property
     def name(self) -> str:
-        user = self.agent.user
-        return user.get_full_name() or user.get_username()
+        return display_name(self.agent.user)
 
     def as_json(self) -> dict:
         return {

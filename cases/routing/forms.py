@@ -5,6 +5,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from casesite.forms import UswdsFormMixin
+from casesite.people import display_name
 from partners.models import PartnerAgent, PartnerOrganization
 
 from ..languages import LANGUAGES
@@ -14,7 +15,7 @@ from .services import RULE_FIELDS
 
 class AgentChoiceField(forms.ModelMultipleChoiceField):
     def label_from_instance(self, agent: PartnerAgent) -> str:
-        name = agent.user.get_full_name() or agent.user.get_username()
+        name = display_name(agent.user)
         return f"{name} ({agent.organization.name})"
 
 

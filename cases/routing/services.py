@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 
 from casesite import clock
+from casesite.people import display_name
 from partners.models import PartnerAgent
 
 from .. import notifications, services
@@ -50,7 +51,7 @@ def _require_route_permission(actor) -> None:
 
 
 def _name(user) -> str:
-    return user.get_full_name() or user.get_username()
+    return display_name(user)
 
 
 def _lock_case(case_pk: int, *, skip_locked: bool = False) -> Case | None:
