@@ -36,7 +36,7 @@ run: install assets ## Install, migrate SQLite, load the demo data, run web, wor
 		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -f Procfile
 
 test: install-dev assets ## Run the whole suite (DATABASE_URL when set, SQLite otherwise)
-	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install-dev ## ruff, formatting, migrations, deployment checks, bandit, pip-audit
 	$(VENV)/bin/ruff check .

@@ -13,6 +13,7 @@ def production_env(**overrides):
     dev_only = ("SECURE_", "STATICFILES", "DJANGO_ALLOW_ASYNC_UNSAFE", "BEHIND_TLS_PROXY")
     env = {k: v for k, v in os.environ.items() if not k.startswith(dev_only)}
     env.update(
+        DJANGO_SETTINGS_MODULE="casesite.settings",  # not the suite's own
         SECRET_KEY="k3y-" + "x7Q!p9" * 10,
         DEBUG="0",
         ALLOWED_HOSTS="caseworks.example.gov",
@@ -77,3 +78,18 @@ def test_no_file_in_the_repository_names_a_package_registry():
         and REGISTRY.search((ROOT / name).read_text(errors="ignore"))
     ]
     assert offenders == []
+
+
+def test_bare_pytest_runs_from_the_project_root_with_nothing_in_the_environment():
+    """The suite's settings are in one place (casesite.settings_test), not in a Makefile."""
+    env = {"PATH": os.environ["PATH"], "HOME": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_people.py"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout

@@ -96,6 +96,7 @@ def gunicorn(*, app="casesite.wsgi", workers=2, **env):
     port = free_port()
     environment = {
         **os.environ,
+        "DJANGO_SETTINGS_MODULE": "casesite.settings",
         "DATABASE_URL": database_url(),
         "CONN_MAX_AGE": "60",
         "DEBUG": "0",

@@ -147,6 +147,7 @@ def production_setting(expression: str, **overrides) -> str:
         if not k.startswith(("SECURE_", "BEHIND_TLS", "MFA_", "SESSION_"))
     }
     env.update(
+        DJANGO_SETTINGS_MODULE="casesite.settings",  # not the suite's own
         SECRET_KEY="k3y-" + "x7Q!p9" * 10,
         DEBUG="0",
         ALLOWED_HOSTS="caseworks.example.gov",
