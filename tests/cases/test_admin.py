@@ -1,14 +1,25 @@
-"""Django admin over the demo data: every page loads, status changes go through the FSM
-service, the invariants hold for edits that bypass the services, events are read-only."""
+"""Django admin over the demo data: every page loads, every write goes through the same
+service as the agency UI (History shows it with its actor), the invariants hold, events are
+read-only and nothing with a history is deleted."""
 
 import pytest
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.db.models import ProtectedError
 from django.urls import reverse
 
-from cases.models import Case, CaseEvent, CasePartner, CaseTeamMember
+from cases.models import (
+    AssignmentRule,
+    Case,
+    CaseEvent,
+    CasePartner,
+    CaseTeamMember,
+    Note,
+    Program,
+)
 from casesite.roles import Role
 from partners.models import PartnerOrganization
 from tests.factories import UserFactory
@@ -255,3 +266,112 @@ def test_the_case_team_changelist_lists_the_newest_rows_first(admin_client):
     newest = list(CaseTeamMember.objects.order_by("-pk").values_list("pk", flat=True))
     assert len(shown) > 1
     assert shown == newest[: len(shown)]
+
+
+# Admin writes go through the services: History shows them with their actor --------------------
+
+
+def history(case, verb):
+    return CaseEvent.objects.filter(case=case, verb=verb).order_by("-pk")
+
+
+def test_a_case_created_primary_changed_and_record_unshared_in_the_admin_are_in_history(
+    admin_client,
+):
+    admin = get_user_model().objects.get(username="admin")
+    owner = get_user_model().objects.get(username="manager")
+    program = Program.objects.order_by("pk").first()
+    data = form_data(admin_client.get(url(Case, "add")))
+    data.update(
+        {
+            "owner": str(owner.pk),
+            "name": "Household opened in the admin",
+            "program": str(program.pk),
+            "applicant_name": "Ada Admin",
+            "_save": "Save",
+        }
+    )
+    response = admin_client.post(url(Case, "add"), data)
+    assert response.status_code == 302, response.context and response.context["errors"]
+    case = Case.objects.get(name="Household opened in the admin")
+    assert case.number.startswith("CASE-")
+    created = history(case, CaseEvent.Verb.CREATED).get()
+    assert created.actor == admin
+    assert case.team.filter(user=owner, role=CaseTeamMember.Role.OWNER).exists()
+
+    # Primary moved in the Partners inline: a PARTNER_PRIMARY event by the admin.
+    linked = case_with_two_partners()
+    current = linked.case_partners.get(is_primary=True).partner_id
+    data = form_data(admin_client.get(url(Case, "change", linked.pk)))
+    rows = partner_rows(data)
+    for prefix in rows:
+        data.pop(f"{prefix}-is_primary", None)
+    chosen = next(p for p in rows if int(data[f"{p}-partner"]) != current)
+    data[f"{chosen}-is_primary"] = "on"
+    response = admin_client.post(url(Case, "change", linked.pk), {**data, "_save": "Save"})
+    assert response.status_code == 302, response.context and response.context["errors"]
+    moved = history(linked, CaseEvent.Verb.PARTNER_PRIMARY).first()
+    assert moved.actor == admin
+    assert moved.data["partner"] == linked.case_partners.get(is_primary=True).partner.name
+
+    # A shared note un-shared in the Note admin: RECORD_UPDATED, shared False, by the admin.
+    note = Note.objects.filter(shared_with_partners=True).select_related("case").first()
+    data = form_data(admin_client.get(url(Note, "change", note.pk)))
+    data.pop("shared_with_partners", None)
+    response = admin_client.post(url(Note, "change", note.pk), {**data, "_save": "Save"})
+    assert response.status_code == 302, response.context and response.context["errors"]
+    note.refresh_from_db()
+    assert not note.shared_with_partners
+    unshared = history(note.case, CaseEvent.Verb.RECORD_UPDATED).first()
+    assert unshared.actor == admin
+    assert unshared.data["record_id"] == note.pk and unshared.data["shared"] is False
+    assert unshared.data["fields"] == ["shared_with_partners"]
+
+
+def test_a_partner_whose_agents_are_on_the_team_cannot_be_removed_in_the_inline(admin_client):
+    member = CaseTeamMember.objects.filter(
+        is_active=True, role=CaseTeamMember.Role.PARTNER_AGENT
+    ).first()
+    case = member.case
+    data = form_data(admin_client.get(url(Case, "change", case.pk)))
+    row = next(p for p in partner_rows(data) if int(data[f"{p}-partner"]) == member.organization_id)
+    data[f"{row}-DELETE"] = "on"
+    response = admin_client.post(url(Case, "change", case.pk), {**data, "_save": "Save"})
+    assert response.status_code == 200
+    assert "agents from the Case Team before removing it" in response.content.decode()
+    assert case.case_partners.filter(partner=member.organization).exists()
+
+
+def test_cases_and_their_records_cannot_be_deleted(admin_client):
+    case = Case.objects.order_by("pk").first()
+    note = Note.objects.order_by("pk").first()
+    assert admin_client.get(url(Case, "delete", case.pk)).status_code == 403
+    assert admin_client.get(url(Note, "delete", note.pk)).status_code == 403
+    # Nor behind the admin's back: the events hold on to their case.
+    with pytest.raises(ProtectedError):
+        case.delete()
+    assert Case.objects.filter(pk=case.pk).exists()
+
+
+def test_routing_rules_change_in_the_admin_only_through_the_routing_services(admin_client, client):
+    rule = AssignmentRule.objects.filter(active=True).order_by("order").first()
+    response = admin_client.post(
+        url(AssignmentRule, "changelist"),
+        {"action": "deactivate", "_selected_action": [rule.pk]},
+    )
+    assert response.status_code == 302
+    rule.refresh_from_db()
+    assert not rule.active
+    changelist = admin_client.get(url(AssignmentRule, "changelist"))
+    assert not changelist.context["cl"].list_editable
+    # Staff without the routing permission see the rules and change none.
+    clerk = UserFactory(username="clerk", is_staff=True, roles=[Role.AGENCY_CASEWORKER])
+    clerk.user_permissions.add(Permission.objects.get(codename="view_assignmentrule"))
+    client.force_login(clerk)
+    assert client.get(url(AssignmentRule, "change", rule.pk)).status_code == 200
+    response = client.post(
+        url(AssignmentRule, "changelist"), {"action": "activate", "_selected_action": [rule.pk]}
+    )
+    rule.refresh_from_db()
+    assert not rule.active
+    assert client.post(url(AssignmentRule, "change", rule.pk), {"name": "x"}).status_code == 403
