@@ -199,6 +199,10 @@ class Command(BaseCommand):
             CaseTeamMember.objects.filter(case__in=bench).delete()
             referrals.exclude(replaces=None).update(replaces=None)
             referrals.delete()
+            # Events are append-only and protect their case: the scratch database's own are
+            # removed in plain SQL.
+            with connection.cursor() as cursor:
+                cursor.execute("DELETE FROM cases_caseevent WHERE case_id = ANY(%s)", [case_ids])
             bench.delete()
         try:  # the emails the run queued for the bench agents (never sent)
             from django_tasks_db.models import DBTaskResult
