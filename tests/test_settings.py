@@ -1,5 +1,6 @@
 """Configuration: production defaults are safe and nothing points at a package registry."""
 
+import json
 import os
 import re
 import subprocess
@@ -55,29 +56,50 @@ def test_debug_is_off_unless_asked_for():
     assert result.stdout.strip() == "False"
 
 
-REGISTRY = re.compile(
-    r"registry\.npmjs\.org|pypi\.org|files\.pythonhosted|index-url|registry\.yarnpkg|"
-    r"npm\.pkg\.github|deb\.debian\.org",
-    re.IGNORECASE,
+LOCK_FILES = ("requirements.lock", "requirements-dev.lock", "package-lock.json")
+# Any address at all (scheme://), and the pip options that point at an index or a mirror.
+ADDRESS = re.compile(r"\b[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+INDEX_OPTION = re.compile(
+    r"^\s*(-i|--index-url|--extra-index-url|-f|--find-links|--trusted-host)\b", re.MULTILINE
 )
+# Files that would send an installer to a registry of their own choosing.
+REGISTRY_CONFIG = {".yarnrc", ".yarnrc.yml", "pip.conf", "pip.ini", ".pypirc", "uv.lock"}
 
 
-def test_no_file_in_the_repository_names_a_package_registry():
-    tracked = subprocess.run(
+def repository_files() -> list[str]:
+    return subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],  # noqa: S607
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
     ).stdout.split()
-    offenders = [
-        name
-        for name in tracked
-        if (ROOT / name).is_file()
-        and name != "tests/test_settings.py"
-        and REGISTRY.search((ROOT / name).read_text(errors="ignore"))
-    ]
-    assert offenders == []
+
+
+def test_the_lock_files_pin_versions_and_name_no_address_or_index():
+    for name in LOCK_FILES:
+        text = (ROOT / name).read_text()
+        assert not ADDRESS.search(text), name
+        assert not INDEX_OPTION.search(text), name
+    lock = json.loads((ROOT / "package-lock.json").read_text())
+    assert not [path for path, entry in lock["packages"].items() if "resolved" in entry]
+    for name in LOCK_FILES[:2]:
+        pins = [
+            line
+            for line in (ROOT / name).read_text().splitlines()
+            if line.strip() and not line.startswith(("#", "-r "))
+        ]
+        assert pins and all(re.fullmatch(r"[A-Za-z0-9._\[\]-]+==[\w.+!-]+", p) for p in pins)
+
+
+def test_no_file_of_the_repository_configures_a_package_registry():
+    assert not {Path(name).name for name in repository_files()} & REGISTRY_CONFIG
+    # .npmrc only keeps addresses out of package-lock.json; it names no registry.
+    settings = (ROOT / ".npmrc").read_text().splitlines()
+    assert "omit-lockfile-registry-resolved=true" in settings
+    keys = {line.split("=")[0].strip() for line in settings if "=" in line}
+    assert not [key for key in keys if key.endswith("registry") or key.startswith("@")]
+    assert not [line for line in settings if ADDRESS.search(line)]
 
 
 def test_bare_pytest_runs_from_the_project_root_with_nothing_in_the_environment():
