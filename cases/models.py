@@ -2,6 +2,7 @@
 
 import uuid
 
+import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -894,6 +895,12 @@ class CaseEvent(models.Model):
     class Meta:
         ordering = ["-created_at", "-pk"]
         indexes = [models.Index(fields=["case", "-created_at"], name="caseevent_by_case")]
+        # Append-only in PostgreSQL itself, whatever the client: no row is changed or deleted.
+        triggers = [
+            pgtrigger.Protect(
+                name="caseevent_append_only", operation=pgtrigger.Update | pgtrigger.Delete
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.case_id} {self.verb} by {self.actor_id}"

@@ -1,5 +1,6 @@
 """Site-wide records: the append-only security log and sessions that know their user."""
 
+import pgtrigger
 from django.conf import settings
 from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
@@ -63,6 +64,12 @@ class SecurityEvent(models.Model):
         indexes = [
             models.Index(fields=["kind", "-created_at"], name="securityevent_kind"),
             models.Index(fields=["user", "-created_at"], name="securityevent_user"),
+        ]
+        # Append-only in PostgreSQL itself, whatever the client: no row is changed or deleted.
+        triggers = [
+            pgtrigger.Protect(
+                name="securityevent_append_only", operation=pgtrigger.Update | pgtrigger.Delete
+            )
         ]
 
     def __str__(self) -> str:

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_tasks",
     "django_tasks_db",
+    "pgtrigger",  # append-only tables, enforced by PostgreSQL itself
     "casesite",
     "partners",
     "cases",

@@ -4,7 +4,7 @@ changed or deleted through the application or the admin."""
 
 import pytest
 from django.contrib import admin
-from django.db import DatabaseError
+from django.db import DatabaseError, connection, transaction
 from django.test import Client
 
 from cases import services
@@ -234,3 +234,27 @@ def test_a_csrf_refusal_is_answered_even_when_it_cannot_be_recorded(caseworker, 
     response = client.post("/logout/")
     assert response.status_code == 403 and b"This form has expired" in response.content
     assert not SecurityEvent.objects.filter(kind=SecurityEvent.Kind.CSRF_REFUSED).exists()
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="the triggers are PostgreSQL's; on SQLite the ORM's refusal is what holds",
+)
+@pytest.mark.parametrize(
+    ("fixture", "table"),
+    [("security_event", "casesite_securityevent"), ("case_event", "cases_caseevent")],
+)
+def test_audit_rows_cannot_be_changed_or_deleted_in_the_database_itself(request, fixture, table):
+    """Past the ORM (plain SQL, as any client of the database): PostgreSQL refuses."""
+    event = request.getfixturevalue(fixture)
+    for statement in (
+        f"UPDATE {table} SET data = '{{}}' WHERE id = %s",  # noqa: S608  (constant table names)
+        f"DELETE FROM {table} WHERE id = %s",  # noqa: S608
+    ):
+        with (
+            pytest.raises(DatabaseError, match="Cannot"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(statement, [event.pk])
+    assert type(event).objects.filter(pk=event.pk).exists()

@@ -14,6 +14,7 @@ import multiprocessing
 import time
 from collections import Counter
 
+import pgtrigger
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections, transaction
@@ -199,9 +200,12 @@ class Command(BaseCommand):
             CaseTeamMember.objects.filter(case__in=bench).delete()
             referrals.exclude(replaces=None).update(replaces=None)
             referrals.delete()
-            # Events are append-only and protect their case: the scratch database's own are
-            # removed in plain SQL.
-            with connection.cursor() as cursor:
+            # Events are append-only (in the ORM and by a trigger) and protect their case: the
+            # scratch database's own are removed in plain SQL, past the trigger.
+            with (
+                pgtrigger.ignore("cases.CaseEvent:caseevent_append_only"),
+                connection.cursor() as cursor,
+            ):
                 cursor.execute("DELETE FROM cases_caseevent WHERE case_id = ANY(%s)", [case_ids])
             bench.delete()
         try:  # the emails the run queued for the bench agents (never sent)
