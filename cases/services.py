@@ -59,6 +59,15 @@ def _event(*, case: Case, actor, verb: str, **data) -> CaseEvent:
     )
 
 
+def _require_perm(actor, permission: str, message: str = "You may not do that.") -> None:
+    """Where every service checks what its actor may do: agency staff need the model
+    permission of their role. The system (no actor) may; a partner's own rights are checked
+    by the services that partners call (their referral, their organization). Views keep an
+    early 403 only as a courtesy."""
+    if actor is not None and not is_partner_user(actor) and not actor.has_perm(permission):
+        raise PermissionDenied(message)
+
+
 def _locked_case(case: Case) -> Case:
     """Re-read the case row with a lock: serializes team and partner changes per case."""
     return Case.objects.select_for_update().get(pk=case.pk)
@@ -98,6 +107,7 @@ def next_case_number(year: int | None = None) -> str:
 @transaction.atomic
 def case_create(*, actor, owner=None, number: str | None = None, **fields) -> Case:
     """Open a new case; its owner joins the Case Team."""
+    _require_perm(actor, "cases.add_case", "You may not open cases.")
     unknown = set(fields) - set(CASE_EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"Not case fields: {sorted(unknown)}")
@@ -122,6 +132,7 @@ def case_create(*, actor, owner=None, number: str | None = None, **fields) -> Ca
 @transaction.atomic
 def case_update(*, actor, case: Case, **fields) -> Case:
     """Edit the case's fields (not its status)."""
+    _require_perm(actor, "cases.change_case", "You may not edit cases.")
     unknown = set(fields) - set(CASE_EDITABLE_FIELDS)
     if unknown:
         raise TypeError(f"Not editable: {sorted(unknown)}")
@@ -264,6 +275,7 @@ def _partner_add(*, actor, case: Case, partner: PartnerOrganization) -> tuple[Ca
 @transaction.atomic
 def partner_add(*, actor, case: Case, partner: PartnerOrganization) -> CasePartner:
     """Associate a predefined partner organization; the first one becomes Primary."""
+    _require_perm(actor, "cases.add_casepartner", "You may not add partners.")
     if not partner.active:
         raise ValidationError("This partner organization is not active.")
     case = _locked_case(case)
@@ -274,6 +286,7 @@ def partner_add(*, actor, case: Case, partner: PartnerOrganization) -> CasePartn
 @transaction.atomic
 def partner_set_primary(*, actor, case: Case, partner: PartnerOrganization) -> CasePartner:
     """Make an associated partner the Primary one; the swap is atomic."""
+    _require_perm(actor, "cases.change_casepartner", "You may not change the Primary partner.")
     case = _locked_case(case)
     link = case.case_partners.get(partner=partner)
     if not link.is_primary:
@@ -288,6 +301,7 @@ def partner_set_primary(*, actor, case: Case, partner: PartnerOrganization) -> C
 def partner_remove(*, actor, case: Case, partner: PartnerOrganization) -> None:
     """Remove a partner; if it was Primary the oldest remaining partner becomes Primary.
     A partner whose agents are still on the team cannot be removed."""
+    _require_perm(actor, "cases.delete_casepartner", "You may not remove partners.")
     case = _locked_case(case)
     link = case.case_partners.get(partner=partner)
     if case.team.filter(is_active=True, organization=partner).exists():
@@ -409,6 +423,7 @@ def case_team_add(
     permissions (details, `work_case` and the tabs chosen, by default the organization's),
     the organization's managers see it, and the organization is associated with the case
     (Primary if it is the first)."""
+    _require_perm(actor, "cases.add_caseteammember", "You may not change the Case Team.")
     case = _locked_case(case)
     agent = PartnerAgent.objects.select_related("organization").filter(user=user).first()
     if agent is None:
@@ -639,6 +654,7 @@ def case_team_add_many(*, actor, assignments: Sequence[TeamAssignment]) -> list[
 def case_team_remove(*, actor, case: Case, user) -> None:
     """Remove a member. A partner agent's open referral is withdrawn and every object
     permission revoked at once; the row stays as the membership's history."""
+    _require_perm(actor, "cases.delete_caseteammember", "You may not change the Case Team.")
     case = _locked_case(case)
     member = case.team.select_related("referral").get(user=user, is_active=True)
     if member.role == CaseTeamMember.Role.OWNER:
@@ -1194,6 +1210,7 @@ def record_add(*, actor, case: Case, kind: str, shared_with_partners: bool = Fal
     unknown = set(fields) - set(RECORD_FIELDS[kind])
     if unknown:
         raise TypeError(f"Not {kind} fields: {sorted(unknown)}")
+    _require_perm(actor, f"cases.add_{model._meta.model_name}", "You may not add this record.")
     by_partner = is_partner_user(actor)
     if by_partner:
         _partner_records_work(actor=actor, case=case)
@@ -1231,6 +1248,9 @@ def record_update(*, actor, record, **fields):
     unknown = set(fields) - allowed
     if unknown:
         raise TypeError(f"Not editable: {sorted(unknown)}")
+    _require_perm(
+        actor, f"cases.change_{record._meta.model_name}", "You may not change this record."
+    )
     if is_partner_user(actor):
         _partner_records_work(actor=actor, case=record.case)
     changed = [name for name, value in fields.items() if getattr(record, name) != value]
@@ -1293,6 +1313,7 @@ def attachment_add(
 ) -> Attachment:
     """Store an uploaded file under a generated name in private storage and record it.
     If anything fails the transaction rolls back and the stored file is removed."""
+    _require_perm(actor, "cases.add_attachment", "You may not add attachments.")
     name, content_type = validate_upload(upload)
     by_partner = is_partner_user(actor)
     if by_partner:

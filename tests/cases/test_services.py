@@ -1033,3 +1033,70 @@ def test_a_file_whose_record_cannot_be_written_is_removed_from_storage(
             actor=caseworker, case=case, upload=ContentFile(b"hello", name="letter.txt")
         )
     assert not any(p.is_file() for p in private_storage.rglob("*"))
+
+
+# Every service checks its actor's permission (the views' 403 is only a courtesy) --------------
+
+
+def _denied_calls(case, record, colleague, northside):
+    """Each public agency write, as a user without the model permission would call it."""
+    return {
+        "case_create": lambda actor: services.case_create(
+            actor=actor, name="X", program=case.program
+        ),
+        "case_update": lambda actor: services.case_update(actor=actor, case=case, name="Renamed"),
+        "partner_add": lambda actor: services.partner_add(
+            actor=actor, case=case, partner=northside
+        ),
+        "partner_set_primary": lambda actor: services.partner_set_primary(
+            actor=actor, case=case, partner=northside
+        ),
+        "partner_remove": lambda actor: services.partner_remove(
+            actor=actor, case=case, partner=northside
+        ),
+        "case_team_add": lambda actor: services.case_team_add(
+            actor=actor, case=case, user=colleague
+        ),
+        "case_team_remove": lambda actor: services.case_team_remove(
+            actor=actor, case=case, user=case.owner
+        ),
+        "record_add": lambda actor: services.record_add(
+            actor=actor, case=case, kind="notes", body="Not allowed"
+        ),
+        "record_update": lambda actor: services.record_update(
+            actor=actor, record=record, shared_with_partners=False
+        ),
+        "attachment_add": lambda actor: services.attachment_add(
+            actor=actor, case=case, upload=ContentFile(b"hello", name="a.txt")
+        ),
+    }
+
+
+SERVICES_CHECKED = (
+    "case_create",
+    "case_update",
+    "partner_add",
+    "partner_set_primary",
+    "partner_remove",
+    "case_team_add",
+    "case_team_remove",
+    "record_add",
+    "record_update",
+    "attachment_add",
+)
+
+
+@pytest.mark.parametrize("name", SERVICES_CHECKED)
+def test_a_service_refuses_an_actor_without_the_permission_whoever_calls_it(name, northside):
+    manager = UserFactory(username="svc-manager", roles=[Role.AGENCY_MANAGER])
+    case = make_case(status=Case.Status.THIRD_PARTY, actor=manager, owner=manager)
+    services.partner_add(actor=manager, case=case, partner=northside)
+    record = services.record_add(
+        actor=manager, case=case, kind="notes", body="Shared", shared_with_partners=True
+    )
+    colleague = UserFactory(username="svc-colleague", roles=[Role.AGENCY_CASEWORKER])
+    nobody = UserFactory(username="svc-nobody")  # signed in, no role, no permission
+    before = CaseEvent.objects.count()
+    with pytest.raises(PermissionDenied):
+        _denied_calls(case, record, colleague, northside)[name](nobody)
+    assert CaseEvent.objects.count() == before
