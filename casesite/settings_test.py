@@ -7,7 +7,7 @@ Processes the tests start inherit the same environment."""
 import os
 
 TEST_ENVIRONMENT = {
-    "SECRET_KEY": "tests-only-secret-key-not-for-production-use-0123456789",
+    "SECRET_KEY": "tests-only-secret-key-not-for-production-use-0123456789",  # nosec B105
     "DEBUG": "0",
     "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
     "SECURE_SSL_REDIRECT": "0",
