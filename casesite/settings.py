@@ -263,6 +263,10 @@ ATTACHMENT_MAX_BYTES = int(os.environ.get("ATTACHMENT_MAX_BYTES", str(10 * 1024 
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
+# My Cases on PostgreSQL: each page shape's SQL compiled once (portal/selectors.py). The
+# benchmark turns it off to measure the plain ORM path beside it (bench.settings).
+MY_CASES_COMPILED_SQL = True
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

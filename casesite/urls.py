@@ -25,9 +25,3 @@ urlpatterns = [
     path("portal/", include("portal.urls")),
     path("admin/", admin.site.urls),
 ]
-
-# Baseline pages B0/B1 of `make bench` (casesite/bench_views.py), only with BENCH_VIEWS=1.
-from . import bench_views  # noqa: E402
-
-if bench_views.enabled():
-    urlpatterns = bench_views.urlpatterns + urlpatterns

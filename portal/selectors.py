@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypedDict
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.db import connection
@@ -364,7 +365,7 @@ def _fetch_compiled(*, user, agent, filters: MyCasesFilters, number: int) -> lis
     """The page's rows through its compiled statement; None where the ORM must do it."""
     if connection.vendor != "postgresql" or agent is None or not user.is_active:
         return None
-    if filters.query:
+    if filters.query or not settings.MY_CASES_COMPILED_SQL:
         return None
     statement = _statement(
         manager=agent.is_manager,

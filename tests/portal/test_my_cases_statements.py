@@ -118,3 +118,20 @@ def test_a_managers_compiled_page_lists_the_organizations_cases_only(caseload, h
         caseload[0].get_full_name() or caseload[0].username,
         caseload[1].get_full_name() or caseload[1].username,
     }
+
+
+@on_postgres
+def test_with_the_compiled_path_off_my_cases_is_the_same_page_through_the_orm(caseload, settings):
+    filters = selectors.MyCasesFilters(sort="-number", page=2)
+    compiled = [selectors.my_cases_page(user=user, filters=filters) for user in caseload]
+    settings.MY_CASES_COMPILED_SQL = False
+    selectors._statement.cache_clear()
+    user = caseload[0]
+    assert (
+        selectors._fetch_compiled(user=user, agent=user.partner_agent, filters=filters, number=2)
+        is None
+    )
+    plain = [selectors.my_cases_page(user=user, filters=filters) for user in caseload]
+    assert [page.rows for page in plain] == [page.rows for page in compiled]
+    assert [page.total for page in plain] == [page.total for page in compiled]
+    assert selectors._statement.cache_info().misses == 0

@@ -1,4 +1,5 @@
-"""seed_bench: a consistent benchmark data set (PostgreSQL only)."""
+"""seed_bench: a consistent benchmark data set (PostgreSQL only). The bench app is installed
+only by bench.settings, so the tests run its command object directly."""
 
 from collections import Counter
 from statistics import median
@@ -11,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user
 
+from bench.management.commands import seed_bench
 from cases.models import (
     Case,
     CaseGroupObjectPermission,
@@ -41,14 +43,14 @@ def seeded(transactional_db):
     # VACUUM cannot run inside the test's transaction, hence a transactional test; the
     # flush of an earlier transactional test removed the role groups the migration made.
     sync_roles()
-    call_command("seed_bench", *SEED_ARGS, "--records-fraction", "0.5", verbosity=0)
+    call_command(seed_bench.Command(), *SEED_ARGS, "--records-fraction", "0.5", verbosity=0)
 
 
 @pytest.mark.skipif(connection.vendor == "postgresql", reason="the refusal is for SQLite")
 @pytest.mark.django_db
 def test_seed_bench_refuses_to_run_on_sqlite():
     with pytest.raises(CommandError, match="PostgreSQL"):
-        call_command("seed_bench", "--cases", "100", verbosity=0)
+        call_command(seed_bench.Command(), "--cases", "100", verbosity=0)
     assert not Case.objects.exists()
 
 
@@ -56,9 +58,9 @@ def test_seed_bench_refuses_to_run_on_sqlite():
 @pytest.mark.django_db(transaction=True)
 def test_seed_bench_refuses_a_database_that_holds_data_unless_forced(partner_agent):
     with pytest.raises(CommandError, match="--force"):
-        call_command("seed_bench", "--cases", "100", verbosity=0)
+        call_command(seed_bench.Command(), "--cases", "100", verbosity=0)
     assert not Case.objects.exists()
-    call_command("seed_bench", "--cases", "100", "--force", verbosity=0)
+    call_command(seed_bench.Command(), "--cases", "100", "--force", verbosity=0)
     assert Case.objects.count() == 100
     # The existing user is untouched and on no case team.
     assert not memberships_for_partner(user=partner_agent).exists()
@@ -200,9 +202,7 @@ def test_a_seeded_agent_opens_a_case_with_shared_records_and_not_the_internal_on
 
 @on_postgres
 def test_every_seeded_user_signs_in_with_the_one_bench_password(seeded):
-    from cases.management.commands.seed_bench import BENCH_PASSWORD
-
     users = get_user_model().objects.filter(username__startswith="seed-")
     assert users.count() == 12 + 3 + 2 + 1  # agents, partner managers, caseworkers, manager
     assert len(set(users.values_list("password", flat=True))) == 1
-    assert users.first().check_password(BENCH_PASSWORD)
+    assert users.first().check_password(seed_bench.BENCH_PASSWORD)

@@ -1,5 +1,4 @@
-"""Baseline pages for `make bench`, routed only when the environment sets BENCH_VIEWS=1
-(see the end of casesite/urls.py); each view also answers 404 whenever it is off.
+"""Baseline pages for `make bench`, routed only by bench.urls (bench.settings).
 
 B0 `/bench/b0/`: the cheapest response the stack gives (no session, template or query).
 B1 `/portal/bench/b1/`: a signed-in partner's empty page on the real Partner Portal layout:
@@ -8,16 +7,14 @@ processors and `portal/base.html` as My Cases, with an empty content block. The 
 My Cases / B1 is then the cost of the page's own content.
 """
 
-import os
-
 from django.contrib.auth.decorators import login_not_required, login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.template import engines
 from django.urls import path
 from django.views.decorators.http import require_GET
 
-from .roles import is_partner_user
+from casesite.roles import is_partner_user
 
 EMPTY_PORTAL_PAGE = (
     '{% extends "portal/base.html" %}{% block title %}Bench{% endblock %}'
@@ -26,23 +23,15 @@ EMPTY_PORTAL_PAGE = (
 _template = None
 
 
-def enabled() -> bool:
-    return os.environ.get("BENCH_VIEWS", "").strip() == "1"
-
-
 @login_not_required
 @require_GET
 def b0(request):
-    if not enabled():
-        raise Http404
     return HttpResponse("ok", content_type="text/plain")
 
 
 @login_required(login_url="portal:login")
 @require_GET
 def b1(request):
-    if not enabled():
-        raise Http404
     # The partner check of portal.access.partner_required (nothing imports portal).
     if not is_partner_user(request.user) or not hasattr(request.user, "partner_agent"):
         raise PermissionDenied
