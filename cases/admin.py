@@ -12,6 +12,7 @@ from django_fsm.admin import FSMAdminMixin
 
 from . import services
 from .models import (
+    CASE_TRANSITIONS,
     Activity,
     Attachment,
     Case,
@@ -22,6 +23,7 @@ from .models import (
     Program,
     ServiceRequest,
 )
+from .records import KINDS
 from .routing import services as routing_services
 
 
@@ -203,7 +205,7 @@ class CaseAdmin(FSMAdminMixin, admin.ModelAdmin):
             self.message_user(request, str(exc), level=messages.ERROR)
             return False
         self.message_user(
-            request, f"{services.TRANSITIONS[transition_name]}: done.", level=messages.SUCCESS
+            request, f"{CASE_TRANSITIONS[transition_name]['label']}: done.", level=messages.SUCCESS
         )
         return True
 
@@ -223,7 +225,7 @@ class RecordAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         kind = self.record_kind
-        editable = ["case", *services.RECORD_FIELDS[kind], "shared_with_partners"]
+        editable = ["case", *KINDS[kind].fields, "shared_with_partners"]
         return [
             *editable,
             *(f for f in self.get_readonly_fields(request, obj) if f not in editable),
@@ -235,7 +237,7 @@ class RecordAdmin(admin.ModelAdmin):
         kind = self.record_kind
         fields = {
             name: form.cleaned_data[name]
-            for name in (*services.RECORD_FIELDS[kind], "shared_with_partners")
+            for name in (*KINDS[kind].fields, "shared_with_partners")
             if name in form.cleaned_data
         }
         if change:

@@ -8,11 +8,12 @@ from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
 from casesite.forms import PlainSelect, UswdsFormMixin
-from partners.models import PartnerOrganization, Tab, default_tabs
+from partners.models import PartnerOrganization, default_tabs
 
 from . import selectors, services
 from .languages import LANGUAGES
 from .models import Activity, Case, Note, Program, ServiceRequest
+from .records import Tab
 
 
 def person_label(user) -> str:
@@ -422,11 +423,3 @@ class AttachmentForm(UswdsFormMixin, forms.Form):
 
 class ServiceRequestStatusForm(UswdsFormMixin, forms.Form):
     status = forms.ChoiceField(label="Status", choices=ServiceRequest.Status.choices)
-
-
-RECORD_FORMS = {
-    "activities": ActivityForm,
-    "attachments": AttachmentForm,
-    "servicerequests": ServiceRequestForm,
-    "notes": NoteForm,
-}

@@ -12,9 +12,10 @@ from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from casesite import clock
 from casesite.clock import StampField
-from partners.models import PartnerOrganization, Tab
+from partners.models import PartnerOrganization
 
 from .languages import language_name
+from .records import RECORD_KINDS
 
 
 class Program(models.Model):
@@ -106,10 +107,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
             ("close_case", "Can close a case"),
             ("reopen_case", "Can reopen a case"),
             ("route_case", "Can route cases and manage routing rules"),
-            ("view_case_activities", "Can view the Activities tab"),
-            ("view_case_attachments", "Can view the Attachments tab"),
-            ("view_case_servicerequests", "Can view the Service Requests tab"),
-            ("view_case_notes", "Can view the Notes tab"),
+            *(kind.permission_declaration for kind in RECORD_KINDS),
             ("work_case", "Can accept, decline and add records to a case"),
         ]
         indexes = [
@@ -130,14 +128,35 @@ class Case(ConcurrentTransitionMixin, models.Model):
         """The case language by name ("Spanish"), as pages show it."""
         return language_name(self.language)
 
+    # Each transition declares, once, what the pages and the admin show of it: its button
+    # label and style, the confirmation asked before it, and the message after it. The
+    # services, the agency views and the admin read them from here (`case_transitions`).
+
     @transition(
-        field=status, source=Status.OPEN, target=Status.APPROVED, permission="cases.approve_case"
+        field=status,
+        source=Status.OPEN,
+        target=Status.APPROVED,
+        permission="cases.approve_case",
+        custom={
+            "label": "Approve",
+            "confirm": "Approve case {number}? It has met the eligibility criteria.",
+            "done": "Case {number} approved.",
+        },
     )
     def approve(self):
         """Approve the case: it met the eligibility criteria."""
 
     @transition(
-        field=status, source=Status.OPEN, target=Status.DENIED, permission="cases.deny_case"
+        field=status,
+        source=Status.OPEN,
+        target=Status.DENIED,
+        permission="cases.deny_case",
+        custom={
+            "label": "Deny",
+            "confirm": "Deny case {number}?",
+            "done": "Case {number} denied.",
+            "style": "usa-button--secondary",
+        },
     )
     def deny(self):
         """Deny the case."""
@@ -147,7 +166,12 @@ class Case(ConcurrentTransitionMixin, models.Model):
         source=Status.APPROVED,
         target=Status.THIRD_PARTY,
         permission="cases.refer_case",
-        custom={"label": "Refer to Third-Party"},
+        custom={
+            "label": "Refer to Third-Party",
+            "confirm": "Refer case {number} to Third-Party? Partner agents you add to the Case "
+            "Team will see it in the Partner Portal.",
+            "done": "Case {number} referred to Third-Party.",
+        },
     )
     def refer(self):
         """Refer the approved case to a third-party partner."""
@@ -157,7 +181,13 @@ class Case(ConcurrentTransitionMixin, models.Model):
         source=Status.THIRD_PARTY,
         target=Status.APPROVED,
         permission="cases.recall_case",
-        custom={"label": "Recall Referral"},
+        custom={
+            "label": "Recall Referral",
+            "confirm": "Recall the referral of case {number}? Its partner agents lose access "
+            "at once.",
+            "done": "Case {number} recalled from Third-Party.",
+            "style": "usa-button--outline",
+        },
     )
     def recall(self):
         """Take the case back from the partner."""
@@ -169,16 +199,44 @@ class Case(ConcurrentTransitionMixin, models.Model):
         permission="cases.close_case",
         # Closing a Third-Party case withdraws its referrals, as a recall does: it takes
         # the recall permission as well.
-        custom={"label": "Close Case", "from_third_party": "cases.recall_case"},
+        custom={
+            "label": "Close Case",
+            "confirm": "Close case {number}?",
+            "done": "Case {number} closed.",
+            "style": "usa-button--outline",
+            "from_third_party": "cases.recall_case",
+        },
     )
     def close(self):
         """Close the case."""
 
     @transition(
-        field=status, source=Status.CLOSED, target=Status.OPEN, permission="cases.reopen_case"
+        field=status,
+        source=Status.CLOSED,
+        target=Status.OPEN,
+        permission="cases.reopen_case",
+        custom={
+            "label": "Reopen",
+            "confirm": "Reopen case {number}?",
+            "done": "Case {number} reopened.",
+            "style": "usa-button--outline",
+        },
     )
     def reopen(self):
         """Reopen a closed case."""
+
+
+def declared_transitions(model: type[models.Model], field: str) -> dict[str, dict]:
+    """Each transition of a state field, by name, with what its `@transition(custom=...)`
+    declares, in the order of the model (a transition from several sources is one)."""
+    declared: dict[str, dict] = {}
+    for each in model._meta.get_field(field).get_all_transitions(model):
+        declared.setdefault(each.name, each.custom)
+    # django-fsm lists them by name; the class body gives the order they were written in.
+    return {name: declared[name] for name in vars(model) if name in declared}
+
+
+CASE_TRANSITIONS = declared_transitions(Case, "status")
 
 
 class CaseUserObjectPermission(UserObjectPermissionBase):
@@ -912,14 +970,6 @@ class CaseEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("Case events are append-only.")
-
-
-TAB_PERMISSIONS = {
-    Tab.ACTIVITIES: "view_case_activities",
-    Tab.ATTACHMENTS: "view_case_attachments",
-    Tab.SERVICE_REQUESTS: "view_case_servicerequests",
-    Tab.NOTES: "view_case_notes",
-}
 
 
 # Assignment Manager (routing) ---------------------------------------------------------------

@@ -12,15 +12,16 @@ from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from guardian.core import ObjectPermissionChecker
 
-from partners.models import PartnerOrganization, Tab
+from partners.models import PartnerOrganization
 from partners.services import organization_managers_group
 
-from .models import TAB_PERMISSIONS, Case, CaseGroupObjectPermission, CaseUserObjectPermission
+from .models import Case, CaseGroupObjectPermission, CaseUserObjectPermission
+from .records import KINDS, RECORD_KINDS
 
 VIEW_CASE = "view_case"
 WORK_CASE = "work_case"
 # Every codename a partner may ever hold on a case.
-PARTNER_CODENAMES = (VIEW_CASE, WORK_CASE, *TAB_PERMISSIONS.values())
+PARTNER_CODENAMES = (VIEW_CASE, WORK_CASE, *(kind.permission for kind in RECORD_KINDS))
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class CaseTab:
     permission: str
 
 
-PORTAL_TABS = tuple(CaseTab(tab.value, tab.label, TAB_PERMISSIONS[tab]) for tab in Tab)
+PORTAL_TABS = tuple(CaseTab(kind.slug, kind.label, kind.permission) for kind in RECORD_KINDS)
 
 
 def _permission_ids() -> dict[str, int]:
@@ -46,7 +47,7 @@ def _permission_ids() -> dict[str, int]:
 
 def codenames_for_tabs(tabs) -> list[str]:
     """The permissions a partner agent gets for the given tabs (unknown tabs are ignored)."""
-    chosen = [TAB_PERMISSIONS[Tab(t)] for t in tabs if t in Tab.values]
+    chosen = [KINDS[t].permission for t in tabs if t in KINDS]
     return [VIEW_CASE, WORK_CASE, *chosen]
 
 

@@ -33,7 +33,7 @@ from partners.models import PartnerAgent, PartnerOrganization
 
 from . import permissions
 from .models import Case, CaseEvent, CasePartner, CaseTeamMember, Program, Referral
-from .services import RECORD_MODELS
+from .records import KINDS
 
 State = Referral.State
 
@@ -141,8 +141,8 @@ def partner_tab_or_404(*, user, case: Case, tab: str, checker: ObjectPermissionC
 def records_for_partner(*, user, case: Case, kind: str) -> QuerySet:
     """Records of one tab that a partner may see: shared with partners only."""
     return (
-        RECORD_MODELS[kind]
-        .objects.filter(case=case, shared_with_partners=True)
+        KINDS[kind]
+        .model.objects.filter(case=case, shared_with_partners=True)
         .select_related("author")
         .order_by("-created_at", "-pk")
     )
@@ -317,8 +317,8 @@ def referral_timing(*, referral: Referral, now: datetime | None = None) -> Timin
 
 def case_records(*, case: Case, kind: str) -> QuerySet:
     return (
-        RECORD_MODELS[kind]
-        .objects.filter(case=case)
+        KINDS[kind]
+        .model.objects.filter(case=case)
         .select_related("author")
         .order_by("-created_at", "-pk")
     )

@@ -29,6 +29,7 @@ from partners.services import organization_managers_group
 from . import notifications, permissions, signals
 from .inbox import services as inbox
 from .models import (
+    CASE_TRANSITIONS,
     Activity,
     Attachment,
     Case,
@@ -36,11 +37,11 @@ from .models import (
     CasePartner,
     CaseTeamMember,
     InboxItem,
-    Note,
     Program,
     Referral,
     ServiceRequest,
 )
+from .records import KINDS, kind_of
 
 State = Referral.State
 
@@ -148,17 +149,6 @@ def case_update(*, actor, case: Case, **fields) -> Case:
     return case
 
 
-TRANSITIONS = {
-    # name: (label, method name)
-    "approve": "Approve",
-    "deny": "Deny",
-    "refer": "Refer to Third-Party",
-    "recall": "Recall Referral",
-    "close": "Close Case",
-    "reopen": "Reopen",
-}
-
-
 def available_transitions(*, user, case: Case) -> list[tuple[str, str]]:
     """The (name, label) of each transition this user may fire on the case now.
 
@@ -175,7 +165,9 @@ def available_transitions(*, user, case: Case) -> list[tuple[str, str]]:
         for t in case.get_available_status_transitions()
         if allowed(t.permission) and all(allowed(p) for p in _extra_permissions(t, case))
     }
-    return [(name, label) for name, label in TRANSITIONS.items() if name in names]
+    return [
+        (name, declared["label"]) for name, declared in CASE_TRANSITIONS.items() if name in names
+    ]
 
 
 def _extra_permissions(transition, case: Case) -> list[str]:
@@ -194,7 +186,7 @@ def case_transition(*, actor, case: Case, name: str, auto_route: bool = True) ->
 
     Raises PermissionDenied without the transition's permission, ConflictError when the
     case is not in a state the transition starts from (or changed concurrently)."""
-    if name not in TRANSITIONS:
+    if name not in CASE_TRANSITIONS:
         raise ValueError(f"Unknown transition {name!r}")
     case = Case.objects.select_for_update().get(pk=case.pk)
     method = getattr(case, name)
@@ -207,6 +199,7 @@ def case_transition(*, actor, case: Case, name: str, auto_route: bool = True) ->
         None,
     )
     extra = _extra_permissions(transition, case) if transition else []
+    label = CASE_TRANSITIONS[name]["label"]
     if (
         is_partner_user(actor)
         or not has_transition_perm(method, actor)
@@ -216,10 +209,10 @@ def case_transition(*, actor, case: Case, name: str, auto_route: bool = True) ->
             raise ConflictError(f"The case is {case.get_status_display()}.")
         if extra and has_transition_perm(method, actor):
             raise PermissionDenied(
-                f"{TRANSITIONS[name]} withdraws the case's referrals: it needs someone who may "
+                f"{label} withdraws the case's referrals: it needs someone who may "
                 "recall referrals."
             )
-        raise PermissionDenied(f"You may not {TRANSITIONS[name]} this case.")
+        raise PermissionDenied(f"You may not {label} this case.")
     source = case.status
     try:
         method()
@@ -232,7 +225,7 @@ def case_transition(*, actor, case: Case, name: str, auto_route: bool = True) ->
         actor=actor,
         verb=CaseEvent.Verb.TRANSITION,
         transition=name,
-        label=TRANSITIONS[name],
+        label=label,
         source=source,
         target=case.status,
     )
@@ -1141,19 +1134,6 @@ def case_mark_seen(*, user, case: Case, clear_new: bool = True) -> None:
 
 # Records -----------------------------------------------------------------------------------
 
-RECORD_MODELS = {
-    "activities": Activity,
-    "attachments": Attachment,
-    "servicerequests": ServiceRequest,
-    "notes": Note,
-}
-RECORD_FIELDS = {
-    "activities": ("type", "subject", "description", "due_date", "status"),
-    "servicerequests": ("title", "description", "status", "priority"),
-    "notes": ("body",),
-    "attachments": ("description",),
-}
-
 
 def _partner_records_work(*, actor, case: Case) -> None:
     """A partner records work only on an open Third-Party case whose referral (their own,
@@ -1191,26 +1171,18 @@ def next_service_request_number() -> str:
     return f"SR-{sequence:06d}"
 
 
-def _record_label(kind: str) -> str:
-    return {
-        "activities": "Activity",
-        "attachments": "Attachment",
-        "servicerequests": "Service Request",
-        "notes": "Note",
-    }[kind]
-
-
 @transaction.atomic
 def record_add(*, actor, case: Case, kind: str, shared_with_partners: bool = False, **fields):
     """Add an Activity, Service Request or Note. A partner agent's record is always shared
     with the agency and with partners; the partner cannot choose otherwise."""
-    model = RECORD_MODELS[kind]
+    declared = KINDS[kind]
+    model = declared.model
     if kind == "attachments":
         raise TypeError("Use attachment_add for files.")
-    unknown = set(fields) - set(RECORD_FIELDS[kind])
+    unknown = set(fields) - set(declared.fields)
     if unknown:
         raise TypeError(f"Not {kind} fields: {sorted(unknown)}")
-    _require_perm(actor, f"cases.add_{model._meta.model_name}", "You may not add this record.")
+    _require_perm(actor, declared.model_permission("add"), "You may not add this record.")
     by_partner = is_partner_user(actor)
     if by_partner:
         _partner_records_work(actor=actor, case=case)
@@ -1230,7 +1202,7 @@ def record_add(*, actor, case: Case, kind: str, shared_with_partners: bool = Fal
         actor=actor,
         verb=CaseEvent.Verb.RECORD_ADDED,
         kind=kind,
-        label=_record_label(kind),
+        label=declared.singular,
         record_id=record.pk,
         title=str(record)[:80],
         shared=record.shared_with_partners,
@@ -1241,16 +1213,12 @@ def record_add(*, actor, case: Case, kind: str, shared_with_partners: bool = Fal
 @transaction.atomic
 def record_update(*, actor, record, **fields):
     """Update a record's fields (a partner may update shared service requests)."""
-    kind = next(k for k, m in RECORD_MODELS.items() if isinstance(record, m))
-    allowed = set(RECORD_FIELDS[kind]) | (
-        set() if is_partner_user(actor) else {"shared_with_partners"}
-    )
+    declared = kind_of(record)
+    allowed = set(declared.fields) | (set() if is_partner_user(actor) else {"shared_with_partners"})
     unknown = set(fields) - allowed
     if unknown:
         raise TypeError(f"Not editable: {sorted(unknown)}")
-    _require_perm(
-        actor, f"cases.change_{record._meta.model_name}", "You may not change this record."
-    )
+    _require_perm(actor, declared.model_permission("change"), "You may not change this record.")
     if is_partner_user(actor):
         _partner_records_work(actor=actor, case=record.case)
     changed = [name for name, value in fields.items() if getattr(record, name) != value]
@@ -1262,8 +1230,8 @@ def record_update(*, actor, record, **fields):
             case=record.case,
             actor=actor,
             verb=CaseEvent.Verb.RECORD_UPDATED,
-            kind=kind,
-            label=_record_label(kind),
+            kind=declared.slug,
+            label=declared.singular,
             record_id=record.pk,
             title=str(record)[:80],
             fields=sorted(changed),

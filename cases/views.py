@@ -13,7 +13,6 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Model
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -29,7 +28,6 @@ from casesite.roles import agency_required
 from . import selectors, services
 from .downloads import attachment_response
 from .forms import (
-    RECORD_FORMS,
     CaseFilterForm,
     CaseForm,
     NewCaseForm,
@@ -38,7 +36,8 @@ from .forms import (
     TeamAddForm,
     person_label,
 )
-from .models import Case, CaseEvent, CaseTeamMember, Referral, ServiceRequest
+from .models import CASE_TRANSITIONS, Case, CaseEvent, CaseTeamMember, Referral, ServiceRequest
+from .records import KINDS, RECORD_KINDS
 from .routing import latest_routing_decision
 
 PER_PAGE = 25
@@ -54,57 +53,18 @@ class AgencyTab:
     slug: str
     label: str
 
-    @property
-    def template(self) -> str:
-        if self.slug in RECORD_TABS:
-            return "cases/includes/tab_records.html"
-        return f"cases/includes/tab_{self.slug}.html"
+    template: str
 
 
-RECORD_TABS = ("activities", "attachments", "servicerequests", "notes")
 TABS = (
-    AgencyTab("details", "Details"),
-    AgencyTab("partners", "Partners"),
-    AgencyTab("team", "Case Team"),
-    AgencyTab("activities", "Activities"),
-    AgencyTab("attachments", "Attachments"),
-    AgencyTab("servicerequests", "Service Requests"),
-    AgencyTab("notes", "Notes"),
-    AgencyTab("history", "History"),
+    AgencyTab("details", "Details", "cases/includes/tab_details.html"),
+    AgencyTab("partners", "Partners", "cases/includes/tab_partners.html"),
+    AgencyTab("team", "Case Team", "cases/includes/tab_team.html"),
+    # One tab per record kind (cases.records), all on the same panel.
+    *(AgencyTab(kind.slug, kind.label, "cases/includes/tab_records.html") for kind in RECORD_KINDS),
+    AgencyTab("history", "History", "cases/includes/tab_history.html"),
 )
 TABS_BY_SLUG = {tab.slug: tab for tab in TABS}
-RECORD_LABELS = {
-    "activities": "Activity",
-    "attachments": "Attachment",
-    "servicerequests": "Service Request",
-    "notes": "Note",
-}
-
-TRANSITION_CONFIRM = {
-    "approve": "Approve case {number}? It has met the eligibility criteria.",
-    "deny": "Deny case {number}?",
-    "refer": "Refer case {number} to Third-Party? Partner agents you add to the Case Team "
-    "will see it in the Partner Portal.",
-    "recall": "Recall the referral of case {number}? Its partner agents lose access at once.",
-    "close": "Close case {number}?",
-    "reopen": "Reopen case {number}?",
-}
-TRANSITION_DONE = {
-    "approve": "approved",
-    "deny": "denied",
-    "refer": "referred to Third-Party",
-    "recall": "recalled from Third-Party",
-    "close": "closed",
-    "reopen": "reopened",
-}
-TRANSITION_STYLE = {
-    "approve": "",
-    "refer": "",
-    "deny": "usa-button--secondary",
-    "recall": "usa-button--outline",
-    "close": "usa-button--outline",
-    "reopen": "usa-button--outline",
-}
 
 Verb = CaseEvent.Verb
 # Events that change a referral's state: the header's Referral fact and the Case Team.
@@ -238,7 +198,8 @@ def describe_event(event: CaseEvent) -> str:
         fields = ", ".join(_field_label(name) for name in data.get("fields", []))
         return f"Edited the case: {fields}" if fields else "Edited the case"
     if verb == Verb.TRANSITION:
-        label = data.get("label") or services.TRANSITIONS.get(data.get("transition"), "")
+        declared = CASE_TRANSITIONS.get(data.get("transition"), {})
+        label = data.get("label") or declared.get("label", "")
         source, target = data.get("source"), data.get("target")
         if source and target:
             before, after = _STATUS_LABELS.get(source, source), _STATUS_LABELS.get(target, target)
@@ -403,8 +364,8 @@ def _transitions(user, case: Case) -> list[dict]:
             "name": name,
             "label": label,
             "url": reverse("cases:transition", args=[case.pk, name]),
-            "confirm": TRANSITION_CONFIRM[name].format(number=case.number),
-            "style": TRANSITION_STYLE[name],
+            "confirm": CASE_TRANSITIONS[name]["confirm"].format(number=case.number),
+            "style": CASE_TRANSITIONS[name].get("style", ""),
         }
         for name, label in services.available_transitions(user=user, case=case)
     ]
@@ -432,9 +393,12 @@ def _records_context(request, case: Case, kind: str, *, page_number=None) -> dic
         per_page=PER_PAGE,
         url=_tab_url(case, kind),
     )
+    declared = KINDS[kind]
     return {
         "kind": kind,
-        "kind_label": RECORD_LABELS[kind],
+        "kind_label": declared.singular,
+        "add_label": declared.add_label,
+        "records_template": declared.template,
         "records": page,
         "pagination": pagination,
         "sr_statuses": ServiceRequest.Status.choices,
@@ -461,9 +425,9 @@ def _tab_context(request, case: Case, tab: AgencyTab, bound) -> dict:
             "team_form": form,
             "routing_decision": latest_routing_decision(case=case),
         }
-    if tab.slug in RECORD_TABS:
+    if tab.slug in KINDS:
         context = _records_context(request, case, tab.slug, page_number=request.GET.get("page"))
-        context["record_form"] = bound or RECORD_FORMS[tab.slug]()
+        context["record_form"] = bound or KINDS[tab.slug].form_class()
         return context
     if tab.slug == "history":
         page, pagination = _paginate(
@@ -520,9 +484,9 @@ def case_transition(request, pk, name):
     (403); when the case is no longer in a state it starts from (someone else acted
     first), the user is sent back to the case with the reason."""
     case = selectors.agency_case_or_404(user=request.user, pk=pk)
-    if name not in services.TRANSITIONS:
+    if name not in CASE_TRANSITIONS:
         raise Http404
-    label = services.TRANSITIONS[name]
+    label = CASE_TRANSITIONS[name]["label"]
     try:
         case = services.case_transition(actor=request.user, case=case, name=name)
     except services.ConflictError as exc:
@@ -532,7 +496,7 @@ def case_transition(request, pk, name):
             "this page shows it as it is now.",
         )
     else:
-        messages.success(request, f"Case {case.number} {TRANSITION_DONE[name]}.")
+        messages.success(request, CASE_TRANSITIONS[name]["done"].format(number=case.number))
     return redirect("cases:detail", pk=case.pk)
 
 
@@ -665,22 +629,18 @@ def team_remove(request, pk, user_pk):
 # Records -------------------------------------------------------------------------------------
 
 
-def _model_permission(kind: str, action: str) -> str:
-    model: type[Model] = services.RECORD_MODELS[kind]
-    return f"cases.{action}_{model._meta.model_name}"
-
-
 @agency_required
 @require_POST
 def record_add(request, pk, kind):
     case = selectors.agency_case_or_404(user=request.user, pk=pk)
-    if kind not in RECORD_FORMS:
+    declared = KINDS.get(kind)
+    if declared is None:
         raise Http404
-    _require(request.user, _model_permission(kind, "add"))
-    form = RECORD_FORMS[kind](request.POST, request.FILES)
+    _require(request.user, declared.model_permission("add"))
+    form = declared.form_class(request.POST, request.FILES)
     if form.is_valid():
         if form_tokens.claim(request) is not None:
-            label = RECORD_LABELS[kind]
+            label = declared.singular
             messages.info(request, f"This form was already submitted: the {label} was added once.")
             return _after_change(request, case, kind)
         shared = form.cleaned_data["shared_with_partners"]
@@ -705,7 +665,7 @@ def record_add(request, pk, kind):
             form.add_error("file" if kind == "attachments" else None, exc)
         else:
             how = "shared with partners" if shared else "not shared with partners"
-            messages.success(request, f"{RECORD_LABELS[kind]} added ({how}).")
+            messages.success(request, f"{declared.singular} added ({how}).")
             return _after_change(request, case, kind)
     return _render_case(request, case, TABS_BY_SLUG[kind], bound=form)
 
@@ -769,7 +729,7 @@ def case_live(request, pk):
         context["header"] = _header_context(request.user, case)
     if verbs & TEAM_VERBS:
         context["team_summary"] = _team_summary(case)
-    if open_tab in RECORD_TABS and open_tab in kinds:
+    if open_tab in KINDS and open_tab in kinds:
         context["records_tab"] = _records_context(request, case, open_tab)
         context["fresh_ids"] = {
             e.data.get("record_id")

@@ -19,17 +19,10 @@ from .calendar import (
 )
 
 
-class Tab(models.TextChoices):
-    """Case view tabs a partner may be authorized to open (besides the case details)."""
-
-    ACTIVITIES = "activities", "Activities"
-    ATTACHMENTS = "attachments", "Attachments"
-    SERVICE_REQUESTS = "servicerequests", "Service Requests"
-    NOTES = "notes", "Notes"
-
-
 def default_tabs() -> list[str]:
-    return [Tab.ACTIVITIES, Tab.SERVICE_REQUESTS, Tab.NOTES]
+    """The case tabs an organization's agents open unless it says otherwise: Activities,
+    Service Requests and Notes (the tabs themselves are the cases app's record kinds)."""
+    return ["activities", "servicerequests", "notes"]
 
 
 def default_weekly_hours() -> dict[str, list[list[str]]]:

@@ -276,7 +276,3 @@ class ServiceRequestStatusForm(UswdsFormMixin, forms.Form):
 
     def save(self, *, actor, record):
         return services.record_update(actor=actor, record=record, **self.cleaned_data)
-
-
-# The tabs whose records a partner agent may add, and the form for each.
-ADD_FORMS = {"activities": ActivityForm, "attachments": AttachmentForm, "notes": NoteForm}

@@ -17,19 +17,21 @@ from cases import services
 from cases.downloads import attachment_response
 from cases.models import Case, CaseTeamMember, Referral
 from cases.permissions import WORK_CASE
+from cases.records import Tab
 from casesite import form_tokens
 from casesite.forms import UswdsFormMixin, UswdsPasswordChangeForm
-from partners.models import Tab
 
 from . import selectors
 from .access import partner_required
 from .forms import (
-    ADD_FORMS,
+    ActivityForm,
     AssignForm,
+    AttachmentForm,
     CompleteForm,
     DeclineForm,
     FailForm,
     MyCasesFilterForm,
+    NoteForm,
     ReassignForm,
     ServiceRequestStatusForm,
     WaitlistForm,
@@ -37,6 +39,24 @@ from .forms import (
 )
 
 PORTAL_LAYOUT = "portal/base.html"
+
+
+@dataclass(frozen=True)
+class PortalRecords:
+    """How the portal shows one record kind (cases.records) and adds one."""
+
+    template: str  # the tab's panel
+    add_form: type | None  # None: partner agents add none of this kind
+
+
+# One row per record kind. Service requests are opened by the agency; partners change only
+# their status.
+PORTAL_RECORDS = {
+    "activities": PortalRecords("portal/includes/tab_activities.html", ActivityForm),
+    "attachments": PortalRecords("portal/includes/tab_attachments.html", AttachmentForm),
+    "servicerequests": PortalRecords("portal/includes/tab_servicerequests.html", None),
+    "notes": PortalRecords("portal/includes/tab_notes.html", NoteForm),
+}
 State = Referral.State
 
 
@@ -260,11 +280,11 @@ def _panel(request, case, tab, *, can_work, add_form=None, status_form=None) -> 
     panel = {
         "active_tab": tab,
         "records": records,
-        "panel_template": f"portal/includes/tab_{tab.slug}.html",
+        "panel_template": PORTAL_RECORDS[tab.slug].template,
     }
     if not can_work:
         return panel
-    form_class = ADD_FORMS.get(tab.slug)
+    form_class = PORTAL_RECORDS[tab.slug].add_form
     if form_class is not None:
         panel["add_form"] = add_form or form_class(auto_id=f"id_{tab.slug}_%s")
         panel["add_url"] = reverse("portal:record_add", args=[case.pk, tab.slug])
@@ -420,7 +440,7 @@ def record_add(request, pk, tab):
     """Add an activity, note or attachment; the service shares it with the agency."""
     case, checker = _case_or_404(request, pk)
     tab = case_selectors.partner_tab_or_404(user=request.user, case=case, tab=tab, checker=checker)
-    form_class = ADD_FORMS.get(tab.slug)
+    form_class = PORTAL_RECORDS[tab.slug].add_form
     if form_class is None:
         raise Http404  # service requests are opened by the agency, not in the portal
     _require_work(case, checker)
@@ -462,7 +482,7 @@ def service_request_status(request, pk, record_pk):
     """Update a shared service request's status."""
     case, checker = _case_or_404(request, pk)
     tab = case_selectors.partner_tab_or_404(
-        user=request.user, case=case, tab=Tab.SERVICE_REQUESTS, checker=checker
+        user=request.user, case=case, tab=Tab.SERVICEREQUESTS, checker=checker
     )
     record = case_selectors.partner_record_or_404(
         user=request.user, case=case, kind=tab.slug, pk=record_pk

@@ -20,7 +20,8 @@ from playwright.sync_api import expect
 from cases import routing, services
 from cases.management.commands.load_demo import DEMO_PASSWORD, pdf_document
 from cases.models import AssignmentRule, Case, CaseTeamMember, Note, Referral
-from partners.models import PartnerOrganization, Tab
+from cases.records import Tab
+from partners.models import PartnerOrganization
 from tests.browsing import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

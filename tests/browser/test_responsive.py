@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from cases.management.commands.load_demo import DEMO_PASSWORD
 from cases.models import Case, CaseTeamMember, Referral
-from partners.models import Tab
+from cases.records import Tab
 from tests.browsing import ARTIFACTS, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

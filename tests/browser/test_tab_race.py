@@ -4,7 +4,7 @@ of the earlier request never replaces the panel the user asked for last (hx-sync
 import pytest
 from playwright.sync_api import expect
 
-from partners.models import Tab
+from cases.records import Tab
 from tests.browsing import sign_in
 from tests.factories import make_referral
 

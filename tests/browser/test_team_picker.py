@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from cases import forms, services
 from cases.models import Case, CaseTeamMember
-from partners.models import Tab
+from cases.records import Tab
 from tests.browsing import sign_in
 from tests.factories import (
     PartnerAgentFactory,

@@ -6,8 +6,8 @@ from guardian.models import GroupObjectPermission, UserObjectPermission
 
 from cases import permissions
 from cases.models import Case, CaseGroupObjectPermission, CaseUserObjectPermission
+from cases.records import Tab
 from casesite.roles import ROLE_PERMISSIONS, Role, sync_roles
-from partners.models import Tab
 from partners.services import organization_managers_group
 from tests.factories import make_case, make_referral
 

@@ -11,6 +11,7 @@ from django_fsm import has_transition_perm
 
 from cases import selectors, services
 from cases.models import (
+    CASE_TRANSITIONS,
     Case,
     CaseEvent,
     CaseGroupObjectPermission,
@@ -160,9 +161,13 @@ def test_every_transition_is_allowed_denied_or_in_conflict_by_role_and_state(
         assert (event.data["source"], event.data["target"]) == (source, expected)
 
 
-def test_the_transition_table_covers_every_transition_of_the_model():
+def test_every_transition_of_the_model_declares_what_the_pages_show_of_it():
     declared = {t.name for t in Case._meta.get_field("status").get_all_transitions(Case)}
-    assert declared == set(SOURCES) == set(services.TRANSITIONS)
+    assert declared == set(SOURCES) == set(CASE_TRANSITIONS)
+    for name, custom in CASE_TRANSITIONS.items():
+        assert custom["label"], name
+        assert "{number}" in custom["confirm"], name
+        assert "{number}" in custom["done"], name
 
 
 def test_partner_users_hold_no_model_level_permission_so_the_fsm_denies_them_everything(

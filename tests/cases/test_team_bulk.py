@@ -18,8 +18,8 @@ from cases.models import (
     Referral,
     RoutingDecision,
 )
+from cases.records import Tab
 from cases.routing import services as routing_services
-from partners.models import Tab
 from tests.factories import PartnerAgentFactory, ProgramFactory, UserFactory, make_case
 from tests.routing_off import routing_off
 

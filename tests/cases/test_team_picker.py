@@ -10,8 +10,8 @@ from django.test.utils import CaptureQueriesContext
 
 from cases import forms, services
 from cases.models import Case, CaseTeamMember, Referral
+from cases.records import Tab
 from casesite.roles import Role
-from partners.models import Tab
 from tests.factories import (
     PartnerAgentFactory,
     PartnerOrganizationFactory,

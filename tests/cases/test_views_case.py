@@ -10,8 +10,8 @@ from django.urls import reverse
 
 from cases import selectors, services
 from cases.models import Case, CaseEvent, CasePartner, CaseTeamMember, Referral
+from cases.records import Tab
 from casesite.roles import Role
-from partners.models import Tab
 from tests.factories import (
     PartnerAgentFactory,
     PartnerOrganizationFactory,

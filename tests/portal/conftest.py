@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from cases import services
-from partners.models import Tab
+from cases.records import Tab
 
 # The denial check of the security suite (no data changed, one audit event written).
 from tests.security.conftest import assert_denied_and_audited  # noqa: F401

@@ -21,8 +21,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
 
-from cases import services
 from cases.models import Activity, Attachment, Case, CaseEvent, CasePartner, Note, Referral
+from cases.records import KINDS
 from tests.factories import ProgramFactory, make_case, make_referral
 
 Verb = CaseEvent.Verb
@@ -284,7 +284,7 @@ def test_a_record_posted_twice_by_the_agency_is_added_once(agency_manager, kind)
     client = browser(agency_manager)
     action = f"/cases/{case.pk}/{kind}/add/"
     first, second = submit_twice(client, f"/cases/{case.pk}/{kind}/", action, record_fields(kind))
-    model = services.RECORD_MODELS[kind]
+    model = KINDS[kind].model
     assert model.objects.filter(case=case).count() == 1
     assert events(case, Verb.RECORD_ADDED) == 1
     assert first.status_code == second.status_code == 302

@@ -33,9 +33,10 @@ from django.utils import timezone
 
 from cases import routing, services
 from cases.models import Case, CaseEvent, CaseTeamMember, Referral
+from cases.records import Tab
 from casesite import clock as casesite_clock
 from casesite.roles import Role, sync_roles
-from partners.models import PartnerAgent, PartnerOrganization, Tab
+from partners.models import PartnerAgent, PartnerOrganization
 from partners.services import partner_agent_save
 
 DEMO_PASSWORD = "caseworks-demo"  # noqa: S105  (documented demo accounts)
@@ -52,7 +53,7 @@ Status = Case.Status
 ALL_TABS = [
     Tab.ACTIVITIES.value,
     Tab.ATTACHMENTS.value,
-    Tab.SERVICE_REQUESTS.value,
+    Tab.SERVICEREQUESTS.value,
     Tab.NOTES.value,
 ]
 
@@ -83,7 +84,7 @@ ORGANIZATIONS = [
         "programs_served": ["TANF", "WIC", "CCAP", "SNAP"],
         "service_areas": ["Harbor District", "Downtown"],
         "languages": ["en", "es", "vi"],
-        "default_tabs": [Tab.ACTIVITIES.value, Tab.SERVICE_REQUESTS.value, Tab.NOTES.value],
+        "default_tabs": [Tab.ACTIVITIES.value, Tab.SERVICEREQUESTS.value, Tab.NOTES.value],
     },
     {
         "name": "County Housing Authority",
@@ -94,7 +95,7 @@ ORGANIZATIONS = [
         "default_tabs": [
             Tab.ACTIVITIES.value,
             Tab.ATTACHMENTS.value,
-            Tab.SERVICE_REQUESTS.value,
+            Tab.SERVICEREQUESTS.value,
         ],
     },
     {
@@ -111,7 +112,7 @@ ORGANIZATIONS = [
         "programs_served": ["TANF", "CCAP", "SNAP"],
         "service_areas": ["Riverbend", "North County"],
         "languages": ["en", "es"],
-        "default_tabs": [Tab.ACTIVITIES.value, Tab.SERVICE_REQUESTS.value],
+        "default_tabs": [Tab.ACTIVITIES.value, Tab.SERVICEREQUESTS.value],
     },
     {
         "name": "Metro Immigrant Legal Services",
