@@ -43,7 +43,7 @@ lint: install-dev ## ruff, formatting, migrations, deployment checks, bandit, pi
 	$(VENV)/bin/ruff format --check .
 	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
 	$(DEPLOY_ENV) $(PY) manage.py check --deploy --fail-level WARNING
-	$(VENV)/bin/bandit -q -r casesite cases partners portal -c pyproject.toml
+	$(VENV)/bin/bandit -q -r casesite accounts partners cases portal demo -c pyproject.toml
 	$(PY) scripts/pip_audit.py
 
 format: install-dev

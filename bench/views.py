@@ -14,7 +14,7 @@ from django.template import engines
 from django.urls import path
 from django.views.decorators.http import require_GET
 
-from casesite.roles import is_partner_user
+from accounts.roles import is_partner_user
 
 EMPTY_PORTAL_PAGE = (
     '{% extends "portal/base.html" %}{% block title %}Bench{% endblock %}'

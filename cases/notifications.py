@@ -17,7 +17,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 
-from casesite.people import display_name
+from accounts.people import display_name
 
 from .models import Case, Referral, RoutingDecision
 

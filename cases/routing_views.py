@@ -13,8 +13,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, path, reverse
 from django.views.decorators.http import require_POST
 
-from casesite.people import display_name
-from casesite.roles import agency_required
+from accounts.people import display_name
+from accounts.roles import agency_required
 
 from . import routing, selectors
 from .languages import language_name

@@ -27,7 +27,7 @@ from django.http import Http404
 from django.utils import timezone
 from guardian.core import ObjectPermissionChecker
 
-from casesite.roles import Role, is_agency_user
+from accounts.roles import Role, is_agency_user
 from partners.calendar import BusinessCalendar
 from partners.models import PartnerAgent, PartnerOrganization
 

@@ -19,9 +19,11 @@ from django_fsm import (
 )
 from guardian.core import ObjectPermissionChecker
 
+from accounts import security
+from accounts.models import SecurityEvent
+from accounts.people import display_name
+from accounts.roles import is_partner_user
 from casesite import clock
-from casesite.people import display_name
-from casesite.roles import is_partner_user
 from partners.calendar import BusinessCalendar
 from partners.models import PartnerAgent, PartnerOrganization
 from partners.services import organization_managers_group
@@ -50,14 +52,26 @@ class ConflictError(Exception):
     """The thing changed under the user's feet (another user acted first): answer 409."""
 
 
+# Case events that also go to the security log, with the address of the request.
+SECURITY_LOGGED = {
+    CaseEvent.Verb.DOWNLOADED: SecurityEvent.Kind.DOWNLOAD,
+    CaseEvent.Verb.TRANSITION: SecurityEvent.Kind.TRANSITION,
+}
+
+
 def _event(*, case: Case, actor, verb: str, **data) -> CaseEvent:
-    return CaseEvent.objects.create(
+    event = CaseEvent.objects.create(
         case=case,
         actor=actor,
         by_partner=bool(actor is not None and is_partner_user(actor)),
         verb=verb,
         data=data,
     )
+    kind = SECURITY_LOGGED.get(verb)
+    if kind is not None:
+        logged = {key: value for key, value in data.items() if key != "title"}
+        security.record(kind, user=actor, case_id=case.pk, **logged)
+    return event
 
 
 def _require_perm(actor, permission: str, message: str = "You may not do that.") -> None:

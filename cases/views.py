@@ -21,9 +21,9 @@ from django.utils.cache import patch_vary_headers
 from django.utils.text import capfirst
 from django.views.decorators.http import require_GET, require_POST
 
-from casesite import form_tokens
-from casesite.people import display_name
-from casesite.roles import agency_required
+from accounts import form_tokens
+from accounts.people import display_name
+from accounts.roles import agency_required
 
 from . import selectors, services
 from .downloads import attachment_response

@@ -2,14 +2,8 @@ from django.apps import AppConfig
 
 
 class CasesiteConfig(AppConfig):
+    """The site's wiring. Installed for its migration history: the role groups, and the
+    security log and session tables, whose models moved to `accounts` (same tables)."""
+
     name = "casesite"
     verbose_name = "Caseworks site"
-
-    def ready(self):
-        # Signal handlers of the security log, and the admin's two-step check.
-        from django.contrib import admin
-
-        from . import security  # noqa: F401
-        from .admin import CaseworksAdminSite
-
-        admin.site.__class__ = CaseworksAdminSite

@@ -1,7 +1,6 @@
 """Form helpers shared by every app: USWDS classes on Django widgets."""
 
 from django import forms
-from django.contrib.auth.forms import PasswordChangeForm
 from django.forms.utils import flatatt
 from django.utils.html import format_html, format_html_join
 
@@ -65,7 +64,3 @@ class UswdsFormMixin:
             attrs = self.fields[name].widget.attrs
             attrs["aria-invalid"] = "true"
             attrs["aria-describedby"] = " ".join(described)
-
-
-class UswdsPasswordChangeForm(UswdsFormMixin, PasswordChangeForm):
-    pass

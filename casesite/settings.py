@@ -53,9 +53,11 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "pgtrigger",  # append-only tables, enforced by PostgreSQL itself
     "casesite",
+    "accounts",
     "partners",
     "cases",
     "portal",
+    "demo",  # `manage.py load_demo` (make run)
 ]
 
 MIDDLEWARE = [
@@ -68,15 +70,15 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
-    "casesite.middleware.SessionTimeoutMiddleware",
-    "casesite.middleware.MFARequiredMiddleware",
-    "casesite.middleware.DenyByDefaultMiddleware",
+    "accounts.middleware.SessionTimeoutMiddleware",
+    "accounts.middleware.MFARequiredMiddleware",
+    "accounts.middleware.DenyByDefaultMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "casesite.middleware.NoStoreForAuthenticatedMiddleware",
-    "casesite.middleware.DeniedAccessAuditMiddleware",
+    "accounts.middleware.NoStoreForAuthenticatedMiddleware",
+    "accounts.middleware.DeniedAccessAuditMiddleware",
     "casesite.middleware.DatabaseUnavailableMiddleware",
     # Axes goes last so that it sees the outcome of every authentication attempt.
     "axes.middleware.AxesMiddleware",
@@ -97,7 +99,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "csp.context_processors.nonce",
-                "casesite.context_processors.roles",
+                "accounts.context_processors.roles",
                 "cases.inbox.context_processors.inbox",
             ],
         },
@@ -152,11 +154,11 @@ GUARDIAN_RAISE_403 = False
 # Lockout after repeated failures, per user name and address, lifted after a cool-off.
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
-# Two counters (casesite.security.ThrottlingAxesHandler): one user name from one address
+# Two counters (accounts.security.ThrottlingAxesHandler): one user name from one address
 # (AXES_FAILURE_LIMIT), and one address whatever the user name (AXES_IP_FAILURE_LIMIT).
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_IP_FAILURE_LIMIT = int(os.environ.get("AXES_IP_FAILURE_LIMIT", "20"))
-AXES_HANDLER = "casesite.security.ThrottlingAxesHandler"
+AXES_HANDLER = "accounts.security.ThrottlingAxesHandler"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
@@ -207,10 +209,10 @@ TASKS = {
     }
 }
 
-# Sessions and cookies. Sessions record their user (casesite.sessions), so deactivation and
+# Sessions and cookies. Sessions record their user (accounts.sessions), so deactivation and
 # a password change end them. SESSION_COOKIE_AGE is the absolute lifetime after sign-in,
 # SESSION_IDLE_TIMEOUT the longest pause between two requests (SessionTimeoutMiddleware).
-SESSION_ENGINE = "casesite.sessions"
+SESSION_ENGINE = "accounts.sessions"
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(8 * 60 * 60)))
 SESSION_IDLE_TIMEOUT = int(os.environ.get("SESSION_IDLE_TIMEOUT", str(30 * 60)))
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
@@ -233,9 +235,9 @@ SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-CSRF_FAILURE_VIEW = "casesite.views.csrf_failure"
+CSRF_FAILURE_VIEW = "accounts.views.csrf_failure"
 
-# Two-step verification (casesite/mfa.py): the roles that must use it, among "agency",
+# Two-step verification (accounts/mfa.py): the roles that must use it, among "agency",
 # "admin" (staff and superusers) and "partner". Off by default only with DEBUG=1; the
 # `make run` demo and `make test` set it empty (tests turn it on where they test it).
 MFA_REQUIRED_FOR = env_list("MFA_REQUIRED_FOR", "" if DEBUG else "agency,admin")
@@ -270,7 +272,7 @@ MY_CASES_COMPILED_SQL = True
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    # request_id: set on every record by casesite.security while a request is served.
+    # request_id: set on every record by casesite.middleware while a request is served.
     "formatters": {
         "plain": {
             "()": "logging.Formatter",

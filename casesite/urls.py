@@ -1,26 +1,13 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import mfa, views
+from . import views
 
 handler500 = "casesite.views.server_error"
 
 urlpatterns = [
-    path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
-    path("login/", views.AgencyLoginView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("password/", views.AgencyPasswordChangeView.as_view(), name="password_change"),
-    path(
-        "password/done/",
-        auth_views.PasswordChangeDoneView.as_view(
-            template_name="registration/password_change_done.html"
-        ),
-        name="password_change_done",
-    ),
-    path("mfa/verify/", mfa.mfa_verify, name="mfa_verify"),
-    path("mfa/setup/", mfa.mfa_setup, name="mfa_setup"),
+    path("", include("accounts.urls")),
     path("cases/", include("cases.urls")),
     path("portal/", include("portal.urls")),
     path("admin/", admin.site.urls),

@@ -7,8 +7,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from accounts.people import display_name
 from casesite.clock import StampField
-from casesite.people import display_name
 
 from .calendar import (
     WEEKDAYS,

@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from casesite.roles import Role
+from accounts.roles import Role
 
 from .models import BusinessClosure, PartnerAgent, PartnerOrganization
 

@@ -5,7 +5,7 @@ from functools import wraps
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 
-from casesite.roles import is_partner_user
+from accounts.roles import is_partner_user
 
 
 def portal_login_required(view):

@@ -13,10 +13,10 @@ from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
+from accounts.people import display_name
 from cases import services
 from cases.models import Activity, CaseTeamMember, Referral, ServiceRequest
 from casesite.forms import UswdsFormMixin
-from casesite.people import display_name
 
 from . import selectors
 

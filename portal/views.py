@@ -12,14 +12,15 @@ from django.utils.cache import patch_vary_headers
 from django.utils.text import capfirst
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts import form_tokens
+from accounts.forms import UswdsPasswordChangeForm
 from cases import selectors as case_selectors
 from cases import services
 from cases.downloads import attachment_response
 from cases.models import Case, CaseTeamMember, Referral
 from cases.permissions import WORK_CASE
 from cases.records import Tab
-from casesite import form_tokens
-from casesite.forms import UswdsFormMixin, UswdsPasswordChangeForm
+from casesite.forms import UswdsFormMixin
 
 from . import selectors
 from .access import partner_required

@@ -2,7 +2,7 @@
 
 import pytest
 
-from casesite.roles import Role
+from accounts.roles import Role
 from partners.models import PartnerAgent
 
 # One Chromium for the whole run, shared by tests/browser and tests/security.

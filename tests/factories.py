@@ -4,7 +4,8 @@ import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from casesite.roles import Role, sync_roles
+from accounts.roles import Role
+from cases.roles import sync_roles
 from partners.models import PartnerAgent, PartnerOrganization
 from partners.services import partner_agent_save
 

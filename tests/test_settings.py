@@ -106,7 +106,15 @@ def test_bare_pytest_runs_from_the_project_root_with_nothing_in_the_environment(
     """The suite's settings are in one place (casesite.settings_test), not in a Makefile."""
     env = {"PATH": os.environ["PATH"], "HOME": str(ROOT)}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_people.py"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/accounts/test_people.py",
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -2,7 +2,7 @@
 
 from functools import cache
 
-from casesite.roles import is_agency_user
+from accounts.roles import is_agency_user
 
 from . import selectors
 

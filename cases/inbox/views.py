@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
-from casesite.roles import agency_required
+from accounts.roles import agency_required
 
 from ..models import InboxItem
 from ..views import PER_PAGE, _is_partial, _paginate, _vary

@@ -8,7 +8,7 @@ def grant_role_permissions(apps, schema_editor):
         app_config.models_module = True
         create_permissions(app_config, apps=apps, verbosity=0)
         app_config.models_module = None
-    from casesite.roles import sync_roles
+    from cases.roles import sync_roles
 
     sync_roles(apps)
 

@@ -5,10 +5,8 @@ decision is stored with its reasons, and lapsed referrals are re-routed or escal
     selectors  reads: rules, the unassigned queue, decisions, the dry run
     services   writes: routing, expiry, rules
     forms      the rule form of the agency UI
-    demo       the demo rules
 """
 
-from .demo import load_demo_rules
 from .selectors import latest_routing_decision, routing_dry_run, unassigned_cases
 from .services import (
     NotRoutable,
@@ -23,7 +21,6 @@ __all__ = [
     "case_route",
     "cases_route_unassigned",
     "latest_routing_decision",
-    "load_demo_rules",
     "referral_after_decline",
     "referrals_expire_overdue",
     "routing_dry_run",

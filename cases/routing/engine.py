@@ -8,7 +8,7 @@ Nothing here touches the database, so the real router and the dry run decide ali
 from collections import Counter
 from dataclasses import dataclass, field
 
-from casesite.people import display_name
+from accounts.people import display_name
 from partners.models import PartnerAgent
 
 from ..languages import language_name

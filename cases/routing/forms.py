@@ -4,8 +4,8 @@ data to `assignment_rule_create` / `assignment_rule_update`."""
 from django import forms
 from django.core.exceptions import ValidationError
 
+from accounts.people import display_name
 from casesite.forms import UswdsFormMixin
-from casesite.people import display_name
 from partners.models import PartnerAgent, PartnerOrganization
 
 from ..languages import LANGUAGES

@@ -17,8 +17,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import Max
 
+from accounts.people import display_name
 from casesite import clock
-from casesite.people import display_name
 from partners.models import PartnerAgent
 
 from .. import notifications, services

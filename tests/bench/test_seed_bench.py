@@ -23,13 +23,13 @@ from cases.models import (
 )
 from cases.models import CaseUserObjectPermission as UserPerm
 from cases.permissions import codenames_for_tabs
+from cases.roles import sync_roles
 from cases.selectors import (
     agency_referral_board,
     memberships_for_partner,
     partner_case_or_404,
     records_for_partner,
 )
-from casesite.roles import sync_roles
 from partners.models import PartnerAgent
 
 on_postgres = pytest.mark.skipif(

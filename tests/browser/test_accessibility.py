@@ -15,9 +15,10 @@ from django.core.management import call_command
 from playwright.sync_api import expect
 
 from cases import routing, services
-from cases.management.commands.load_demo import DEMO_PASSWORD
 from cases.models import AssignmentRule, Case, CaseTeamMember, Referral
 from cases.records import Tab
+from demo.data import DEMO_PASSWORD
+from demo.management.commands.load_demo import load_demo_rules
 from partners.models import PartnerOrganization
 from tests.browsing import ARTIFACTS, sign_in
 
@@ -77,7 +78,7 @@ def heading(name: str):
 
 def routed_case() -> Case:
     """A case the Assignment Manager routed on its referral ("Why this agent" filled in)."""
-    routing.load_demo_rules()
+    load_demo_rules()
     northside = PartnerOrganization.objects.get(name="Northside Legal Aid")
     case = Case.objects.filter(
         status=Case.Status.OPEN,

@@ -18,9 +18,10 @@ from django.core.management import call_command
 from playwright.sync_api import expect
 
 from cases import routing, services
-from cases.management.commands.load_demo import DEMO_PASSWORD, pdf_document
 from cases.models import AssignmentRule, Case, CaseTeamMember, Note, Referral
 from cases.records import Tab
+from demo.data import DEMO_PASSWORD
+from demo.management.commands.load_demo import load_demo_rules, pdf_document
 from partners.models import PartnerOrganization
 from tests.browsing import sign_in
 
@@ -151,7 +152,7 @@ def test_the_agency_manager_approves_a_case_and_refers_it_to_a_partner_agent_by_
 def test_the_agency_manager_routes_an_unassigned_third_party_case_automatically(
     page, live_server, demo
 ):
-    routing.load_demo_rules()  # what `make run` has; a no-op when the demo made them
+    load_demo_rules()  # what `make run` has; a no-op when the demo made them
     northside = PartnerOrganization.objects.get(name="Northside Legal Aid")
     case = served_by(northside, Case.Status.OPEN).filter(language__in=northside.languages)[0]
     # Approved and referred while routing was off: a Third-Party case with no partner agent.

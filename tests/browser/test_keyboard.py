@@ -16,8 +16,8 @@ from django.core.management import call_command
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from cases.management.commands.load_demo import DEMO_PASSWORD
 from cases.models import CaseTeamMember, Note, Referral
+from demo.data import DEMO_PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -10,9 +10,9 @@ import pytest
 from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
-from cases.management.commands.load_demo import DEMO_PASSWORD
 from cases.models import Case, CaseTeamMember, Referral
 from cases.records import Tab
+from demo.data import DEMO_PASSWORD
 from tests.browsing import ARTIFACTS, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -11,6 +11,7 @@ from django.contrib.auth.models import Permission
 from django.db.models import ProtectedError
 from django.urls import reverse
 
+from accounts.roles import Role
 from cases.models import (
     AssignmentRule,
     Case,
@@ -20,7 +21,6 @@ from cases.models import (
     Note,
     Program,
 )
-from casesite.roles import Role
 from partners.models import PartnerOrganization
 from tests.factories import UserFactory
 

@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 from django.db import connection
 
+from accounts.roles import Role
 from cases import services
 from cases.models import (
     Case,
@@ -17,7 +18,6 @@ from cases.models import (
     CaseUserObjectPermission,
     Referral,
 )
-from casesite.roles import Role
 from tests.factories import (
     PartnerAgentFactory,
     PartnerOrganizationFactory,

@@ -4,10 +4,11 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from guardian.models import GroupObjectPermission, UserObjectPermission
 
+from accounts.roles import Role
 from cases import permissions
 from cases.models import Case, CaseGroupObjectPermission, CaseUserObjectPermission
 from cases.records import Tab
-from casesite.roles import ROLE_PERMISSIONS, Role, sync_roles
+from cases.roles import ROLE_PERMISSIONS, sync_roles
 from partners.services import organization_managers_group
 from tests.factories import make_case, make_referral
 

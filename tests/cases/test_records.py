@@ -6,11 +6,12 @@ from django.contrib import admin
 from django.contrib.auth.models import Permission
 from django.template.loader import get_template
 
+from accounts.roles import Role
 from cases import permissions
 from cases.models import Case, CaseRecord
 from cases.records import KINDS, RECORD_KINDS, Tab, kind_of
+from cases.roles import ROLE_PERMISSIONS
 from cases.views import TABS_BY_SLUG
-from casesite.roles import ROLE_PERMISSIONS, Role
 from portal.views import PORTAL_RECORDS
 
 from ..factories import make_case

@@ -692,18 +692,3 @@ def test_the_dry_run_predicts_routing_without_writing(northside, snap, medicaid)
     assert rows[cases[2]].plan.winner is None  # both full by then
     assert not rows[other].matches
     assert (run.assigned, run.no_candidate, run.not_matched, run.queue_size) == (2, 1, 1, 4)
-
-
-def test_load_demo_rules_is_idempotent_and_routes_to_northside(northside, harbor, snap):
-    priya = agent("priya", northside)
-    agent("mgr", northside, role=PartnerAgent.Role.MANAGER)
-    agent("tomas", harbor)
-    assert routing.load_demo_rules() == 3  # no County Housing Authority here
-    assert routing.load_demo_rules() == 0
-    manager = UserFactory(username="manager", roles=["Agency Manager"])
-    case = make_case(status=Case.Status.APPROVED, program=snap, language="en", actor=manager)
-    services.case_transition(actor=manager, case=case, name="refer")
-    decision = routing.latest_routing_decision(case=case)
-    assert decision.winner == priya
-    assert decision.winner.organization == northside
-    assert decision.explanation.startswith("Least loaded: 0 of 25 open cases")

@@ -10,9 +10,9 @@ from django.http import Http404
 from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user
 
+from accounts.roles import Role
 from cases import selectors, services
 from cases.models import Case, CaseTeamMember, CaseUserObjectPermission, Referral
-from casesite.roles import Role
 from partners.models import PartnerAgent
 from tests.factories import (
     PartnerAgentFactory,

@@ -9,6 +9,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django_fsm import has_transition_perm
 
+from accounts.roles import Role
 from cases import selectors, services
 from cases.models import (
     CASE_TRANSITIONS,
@@ -20,7 +21,6 @@ from cases.models import (
     CaseUserObjectPermission,
     Referral,
 )
-from casesite.roles import Role
 from partners.models import PartnerAgent
 from tests.factories import (
     PartnerAgentFactory,

@@ -8,10 +8,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from accounts.roles import Role
 from cases import forms, services
 from cases.models import Case, CaseTeamMember, Referral
 from cases.records import Tab
-from casesite.roles import Role
 from tests.factories import (
     PartnerAgentFactory,
     PartnerOrganizationFactory,

@@ -10,9 +10,9 @@ from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from accounts.roles import Role
 from cases import services
 from cases.models import Case, CaseEvent, CaseTeamMember, Program, Referral
-from casesite.roles import Role
 from tests.factories import (
     PartnerAgentFactory,
     PartnerOrganizationFactory,

@@ -8,10 +8,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from accounts.roles import Role
 from cases import selectors, services
 from cases.models import Case, CaseEvent, CasePartner, CaseTeamMember, Referral
 from cases.records import Tab
-from casesite.roles import Role
 from tests.factories import (
     PartnerAgentFactory,
     PartnerOrganizationFactory,

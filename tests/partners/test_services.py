@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
-from casesite.roles import Role, is_agency_user, is_partner_user
+from accounts.roles import Role, is_agency_user, is_partner_user
 from partners.models import BusinessClosure, PartnerAgent, PartnerOrganization
 from partners.services import (
     organization_calendar_update,

@@ -9,14 +9,14 @@ from django.apps import apps
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from casesite.models import SecurityEvent
+from accounts.models import SecurityEvent
 
 # Tables a denied request may write to: the audit trails themselves, sessions, sign-in
 # bookkeeping and job queues. Everything else must be byte for byte as it was.
 NOT_STATE = {
-    "casesite.securityevent",
+    "accounts.securityevent",
     "cases.caseevent",
-    "casesite.usersession",
+    "accounts.usersession",
     "sessions.session",
     "axes.accessattempt",
     "axes.accessfailurelog",

@@ -457,8 +457,8 @@ ADMIN_ENTRIES = (
         kwargs={"object_id": "A"},
     ),
     Entry(
-        "admin:casesite_securityevent_changelist",
-        "admin/casesite/securityevent/",
+        "admin:accounts_securityevent_changelist",
+        "admin/accounts/securityevent/",
         everyone("admin_login", ADM="ok"),
     ),
 )

@@ -7,10 +7,10 @@ from django.contrib import admin
 from django.db import DatabaseError, connection, transaction
 from django.test import Client
 
+from accounts.models import SecurityEvent
+from accounts.security import record
 from cases import services
 from cases.models import Case, CaseEvent
-from casesite.models import SecurityEvent
-from casesite.security import record
 from tests.factories import make_case
 
 
@@ -155,7 +155,7 @@ def test_audit_rows_cannot_be_changed_or_deleted_through_the_orm(request, fixtur
 
 
 ADMIN_URLS = {
-    "security_event": "/admin/casesite/securityevent/",
+    "security_event": "/admin/accounts/securityevent/",
     "case_event": "/admin/cases/caseevent/",
 }
 
@@ -230,7 +230,7 @@ def test_a_csrf_refusal_is_answered_even_when_it_cannot_be_recorded(caseworker, 
 
     client = Client(enforce_csrf_checks=True)
     client.force_login(caseworker)
-    monkeypatch.setattr("casesite.security.record", fail)
+    monkeypatch.setattr("accounts.security.record", fail)
     response = client.post("/logout/")
     assert response.status_code == 403 and b"This form has expired" in response.content
     assert not SecurityEvent.objects.filter(kind=SecurityEvent.Kind.CSRF_REFUSED).exists()

@@ -48,7 +48,7 @@ def test_agency_pages_and_the_admin_run_under_the_policy(page, live_server, admi
     visit(page, live_server.url + "/portal/login/")
     visit(page, live_server.url + "/portal/password/reset/")
     sign_in(page, live_server.url, "/login/", "adm", password)
-    for path in ("/cases/", "/password/", "/admin/", "/admin/casesite/securityevent/"):
+    for path in ("/cases/", "/password/", "/admin/", "/admin/accounts/securityevent/"):
         visit(page, live_server.url + path)
     for path in getattr(test_agency_pages_and_the_admin_run_under_the_policy, "extra", ()):
         visit(page, live_server.url + path)

@@ -8,7 +8,7 @@ clear message or a redirect, never a server error.
 Forms that are idempotent by nature (add a partner, add a case team member, a transition,
 accepting or declining a referral) refuse the second post on the state it finds. Forms that
 create a record (New Case, the agency's and the portal's add forms) carry a one-time token
-(casesite/form_tokens.py); the last test checks, on PostgreSQL with real threads, that of
+(accounts/form_tokens.py); the last test checks, on PostgreSQL with real threads, that of
 two submissions in flight at once exactly one opens a case.
 """
 

@@ -126,7 +126,7 @@ def test_a_database_failure_before_the_view_also_gets_the_503(client, caseworker
     """Raised in a middleware (loading the session), where process_exception cannot see it."""
     from django.db import OperationalError
 
-    from casesite.sessions import SessionStore
+    from accounts.sessions import SessionStore
 
     client.force_login(caseworker)
     client.raise_request_exception = False

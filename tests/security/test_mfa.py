@@ -7,7 +7,7 @@ import re
 from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from casesite.models import SecurityEvent
+from accounts.models import SecurityEvent
 
 from .conftest import confirmed_device, current_code
 
@@ -145,7 +145,7 @@ def test_an_admin_signing_in_on_the_admin_login_must_give_a_code(
     )
     assert response["Location"] == "/admin/"
     assert client.get("/admin/")["Location"] == "/mfa/verify/?next=%2Fadmin%2F"
-    assert client.get("/admin/casesite/securityevent/").status_code == 302
+    assert client.get("/admin/accounts/securityevent/").status_code == 302
     client.post("/mfa/verify/", {"code": current_code(device), "next": "/admin/"})
     assert client.get("/admin/").status_code == 200
 

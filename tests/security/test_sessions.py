@@ -5,8 +5,8 @@ import time
 
 from django.test import Client
 
-from casesite.models import SecurityEvent, UserSession
-from casesite.security import SESSION_SEEN_AT, SESSION_SIGNED_IN_AT
+from accounts.models import SecurityEvent, UserSession
+from accounts.security import SESSION_SEEN_AT, SESSION_SIGNED_IN_AT
 
 
 def sign_in(client, username, password, url="/login/"):

@@ -31,10 +31,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils.html import escape
 
+from accounts.models import SecurityEvent
 from cases import routing, services
 from cases.models import Attachment, Case, CaseEvent, InboxItem, Referral
 from cases.routing import services as routing_services
-from casesite.models import SecurityEvent
 from tests.factories import PartnerAgentFactory, UserFactory, make_case
 
 PAYLOADS = {
@@ -263,8 +263,8 @@ def build(template: str, *, am, ag, pa, pb, pd, pm, adm, northside) -> XssWorld:
             "/admin/cases/caseevent/",
             f"/admin/cases/caseevent/{declined_event.pk}/change/",
             f"/admin/cases/caseevent/{note_event.pk}/change/",
-            "/admin/casesite/securityevent/",
-            f"/admin/casesite/securityevent/{failed_sign_in.pk}/change/",
+            "/admin/accounts/securityevent/",
+            f"/admin/accounts/securityevent/{failed_sign_in.pk}/change/",
             "/admin/partners/partnerorganization/",
             "/admin/cases/assignmentrule/",
             "/admin/auth/user/",

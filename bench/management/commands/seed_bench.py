@@ -44,8 +44,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.roles import Role
 from cases.permissions import codenames_for_tabs
-from casesite.roles import Role
 from partners.models import PartnerOrganization, default_tabs, default_weekly_hours
 
 BENCH_PASSWORD = "bench-password-0123"  # noqa: S105  (scratch benchmark databases only)

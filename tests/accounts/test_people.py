@@ -2,7 +2,7 @@
 
 import pytest
 
-from casesite.people import display_name
+from accounts.people import display_name
 from tests.factories import UserFactory
 
 

@@ -1,17 +1,17 @@
-"""Session engine (SESSION_ENGINE = "casesite.sessions"): Django's database sessions, plus
+"""Session engine (SESSION_ENGINE = "accounts.sessions"): Django's database sessions, plus
 the user id in an indexed column, so a user's sessions can be ended without decoding every
-row. Ended when the account is deactivated or its password changes (casesite/security.py).
+row. Ended when the account is deactivated or its password changes (accounts/security.py).
 """
 
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 
+from .models import UserSession
+
 
 class SessionStore(DatabaseSessionStore):
     @classmethod
     def get_model_class(cls):
-        from .models import UserSession
-
         return UserSession
 
     def create_model_instance(self, data):
@@ -25,7 +25,5 @@ class SessionStore(DatabaseSessionStore):
 
 def end_sessions_of(user_id) -> int:
     """Delete every session of a user; the next request with one of them is anonymous."""
-    from .models import UserSession
-
     deleted, _ = UserSession.objects.filter(user_id=user_id).delete()
     return deleted

@@ -2,7 +2,7 @@
 it is submitted (a double click, a reload that posts again, the back button).
 
 Each rendering of such a form carries a new random token (`{% form_token %}`, from
-casesite/templatetags/form_tokens.py). The view claims the token before it creates
+accounts/templatetags/form_tokens.py). The view claims the token before it creates
 anything; a token this session has already claimed means "submitted before", and the view
 answers with where the first submission led instead of creating a second record. The token
 is not a secret (CSRF protection is Django's): a forged one only dedupes its own sender.

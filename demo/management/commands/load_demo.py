@@ -1,6 +1,8 @@
 """Load the Caseworks demo data: programs, partner organizations, the demo logins, the
 Assignment Manager's demo rules and about sixty cases in every status, each built through
-`cases.services` exactly as the agency and the partners would build it.
+the services exactly as the agency and the partners would build it. The data (people,
+organizations, topics, texts, how many cases of each story) is demo/data.toml; what happens
+in each story is the code below.
 
 Idempotent: programs, organizations, users and cases are found by stable keys (program
 code, organization name, user name, case number); what exists is left alone, so a second
@@ -32,359 +34,22 @@ from django.test import override_settings
 from django.utils import timezone
 
 from cases import routing, services
-from cases.models import Case, CaseEvent, CaseTeamMember, Referral
+from cases.models import AssignmentRule, Case, CaseEvent, CaseTeamMember, Referral
 from cases.records import Tab
+from cases.roles import sync_roles
+from cases.routing.services import assignment_rule_create
 from casesite import clock as casesite_clock
-from casesite.roles import Role, sync_roles
+from demo.data import Login, Topic, demo_data
 from partners.models import PartnerAgent, PartnerOrganization
 from partners.services import partner_agent_save
 
-DEMO_PASSWORD = "caseworks-demo"  # noqa: S105  (documented demo accounts)
-SEED = 2026
-CASE_YEAR = 2026
-
+D = demo_data()
 Kind = PartnerOrganization.Kind
 State = Referral.State
 Decline = Referral.DeclineReason
 Outcome = Referral.Outcome
-# The response window of the demo's referrals made by hand: two working weeks.
-DEMO_WINDOW = 80
 Status = Case.Status
-ALL_TABS = [
-    Tab.ACTIVITIES.value,
-    Tab.ATTACHMENTS.value,
-    Tab.SERVICEREQUESTS.value,
-    Tab.NOTES.value,
-]
-
-PROGRAMS = [
-    ("SNAP", "SNAP"),
-    ("MEDICAID", "Medicaid"),
-    ("TANF", "TANF"),
-    ("HOUSING", "Housing Assistance"),
-    ("LIHEAP", "LIHEAP Energy Assistance"),
-    ("WIC", "WIC"),
-    ("CCAP", "Child Care Assistance"),
-]
-
-REGIONS = ["North County", "Harbor District", "Eastside", "Downtown", "Riverbend"]
-
-ORGANIZATIONS = [
-    {
-        "name": "Northside Legal Aid",
-        "kind": Kind.LAW_FIRM,
-        "programs_served": ["HOUSING", "SNAP", "MEDICAID", "TANF"],
-        "service_areas": ["North County", "Downtown", "Riverbend"],
-        "languages": ["en", "es"],
-        "default_tabs": ALL_TABS,
-    },
-    {
-        "name": "Harbor Family Services",
-        "kind": Kind.SERVICE_PROVIDER,
-        "programs_served": ["TANF", "WIC", "CCAP", "SNAP"],
-        "service_areas": ["Harbor District", "Downtown"],
-        "languages": ["en", "es", "vi"],
-        "default_tabs": [Tab.ACTIVITIES.value, Tab.SERVICEREQUESTS.value, Tab.NOTES.value],
-    },
-    {
-        "name": "County Housing Authority",
-        "kind": Kind.GOVERNMENT_AGENCY,
-        "programs_served": ["HOUSING", "LIHEAP"],
-        "service_areas": REGIONS,
-        "languages": ["en", "es", "zh"],
-        "default_tabs": [
-            Tab.ACTIVITIES.value,
-            Tab.ATTACHMENTS.value,
-            Tab.SERVICEREQUESTS.value,
-        ],
-    },
-    {
-        "name": "Eastside Community Action",
-        "kind": Kind.SERVICE_PROVIDER,
-        "programs_served": ["LIHEAP", "SNAP", "WIC"],
-        "service_areas": ["Eastside", "Riverbend"],
-        "languages": ["en", "es", "ar"],
-        "default_tabs": [Tab.ACTIVITIES.value, Tab.NOTES.value],
-    },
-    {
-        "name": "Riverbend Workforce Center",
-        "kind": Kind.SERVICE_PROVIDER,
-        "programs_served": ["TANF", "CCAP", "SNAP"],
-        "service_areas": ["Riverbend", "North County"],
-        "languages": ["en", "es"],
-        "default_tabs": [Tab.ACTIVITIES.value, Tab.SERVICEREQUESTS.value],
-    },
-    {
-        "name": "Metro Immigrant Legal Services",
-        "kind": Kind.LAW_FIRM,
-        "programs_served": ["MEDICAID", "SNAP", "TANF"],
-        "service_areas": ["Downtown", "Eastside", "Harbor District"],
-        "languages": ["en", "es", "zh", "vi", "ar"],
-        "default_tabs": [Tab.ACTIVITIES.value, Tab.ATTACHMENTS.value, Tab.NOTES.value],
-    },
-    {
-        "name": "Lakeshore Senior Services",
-        "kind": Kind.OTHER,
-        "programs_served": ["LIHEAP", "MEDICAID"],
-        "service_areas": ["North County"],
-        "languages": ["en"],
-        "default_tabs": [Tab.ACTIVITIES.value, Tab.NOTES.value],
-        "active": False,  # contract ended: stays in the directory, takes no new cases
-    },
-]
-
-# username, first, last, agency role, (organization, partner role, languages, programs)
-DEMO_LOGINS = [
-    ("admin", "Avery", "Admin", None, None),
-    ("manager", "Monica", "Reyes", Role.AGENCY_MANAGER, None),
-    ("caseworker", "Carlos", "Whitfield", Role.AGENCY_CASEWORKER, None),
-    (
-        "partner",
-        "Priya",
-        "Natarajan",
-        None,
-        ("Northside Legal Aid", PartnerAgent.Role.AGENT, ["en", "es"], ["HOUSING", "SNAP"]),
-    ),
-    (
-        "partner2",
-        "Daniel",
-        "Okafor",
-        None,
-        ("Northside Legal Aid", PartnerAgent.Role.AGENT, ["en"], ["MEDICAID", "TANF", "HOUSING"]),
-    ),
-    (
-        "partnermgr",
-        "Grace",
-        "Lindqvist",
-        None,
-        ("Northside Legal Aid", PartnerAgent.Role.MANAGER, ["en", "es"], []),
-    ),
-    (
-        "outsider",
-        "Tomas",
-        "Herrera",
-        None,
-        ("Harbor Family Services", PartnerAgent.Role.AGENT, ["en", "es"], ["TANF", "WIC", "CCAP"]),
-    ),
-]
-# Partner agents of the directory who cannot sign in (no usable password): they make the
-# other organizations real case team members and routing candidates.
-DIRECTORY_AGENTS = [
-    ("hwu", "Helen", "Wu", "County Housing Authority", ["en", "zh"], ["HOUSING", "LIHEAP"]),
-    ("amansour", "Amira", "Mansour", "Eastside Community Action", ["en", "ar"], ["LIHEAP"]),
-    ("jbrooks", "Jerome", "Brooks", "Riverbend Workforce Center", ["en"], ["TANF", "CCAP"]),
-    ("lnguyen", "Linh", "Nguyen", "Metro Immigrant Legal Services", ["en", "vi"], ["MEDICAID"]),
-    ("kmurphy", "Kathleen", "Murphy", "Harbor Family Services", ["en"], ["WIC", "CCAP"]),
-]
-
-# Households: language -> (first names, last names).
-NAMES = {
-    language: (first.split(", "), last.split(", "))
-    for language, first, last in [
-        (
-            "en",
-            "Tanya, Marcus, Jessica, Robert, Ashley, DeShawn, Linda, Kevin, Brenda, Tyrone, "
-            "Heather, Dwayne, Shannon, Patrick, Keisha, Earl",
-            "Johnson, Williams, Miller, Thompson, Harris, Coleman, Bennett, Foster, Jenkins, "
-            "Sullivan, Washington, Kowalski, Reed, Gallagher",
-        ),
-        (
-            "es",
-            "Maria, José, Guadalupe, Luis, Rosa, Alejandra, Miguel, Carmen, Jorge, Yesenia, "
-            "Ramón, Lucía",
-            "Delgado, Hernández, Ramírez, Castillo, Morales, Vargas, Ortiz, Flores, Mendoza, "
-            "Aguilar, Rosales, Cabrera",
-        ),
-        ("vi", "Thi Lan, Van Minh, Thu Ha, Quoc Bao", "Tran, Pham, Le, Vo"),
-        ("zh", "Mei, Wei, Xiu Ying, Jian", "Chen, Liu, Huang, Zhao"),
-        ("ar", "Fatima, Omar, Layla, Yusuf", "Haddad, Saleh, Khalil, Nasser"),
-    ]
-}
-
-# What brings a household to the agency, per program: (topic for the Case Name, summary,
-# needs a lawyer). {n} is the household size, {kids} its children.
-STORIES = {
-    "HOUSING": [
-        (
-            "Eviction defense",
-            "Eviction notice received; landlord filed for possession in County Court. Household "
-            "of {n} is two months behind on rent after the applicant's hours were cut. Needs "
-            "legal representation before the first hearing and emergency rental assistance.",
-            True,
-        ),
-        (
-            "Notice to pay or quit",
-            "Three-day notice to pay or quit posted on the door. Tenant disputes the amount "
-            "claimed (late fees added twice) and the landlord refuses a partial payment.",
-            True,
-        ),
-        (
-            "Habitability dispute",
-            "No heat and a mold problem reported to the landlord in writing four months ago. "
-            "Tenant paid rent into escrow; landlord answered with a non-renewal notice.",
-            True,
-        ),
-        (
-            "Rent increase at renewal",
-            "Senior on a fixed income received a 28% rent increase at lease renewal. Household "
-            "of {n}; rent would exceed 60% of income. At risk of homelessness by next month.",
-            False,
-        ),
-        (
-            "Displaced after fire",
-            "Family of {n} displaced by a fire in their apartment building; staying with "
-            "relatives. Needs a housing voucher, a security deposit and furniture assistance.",
-            False,
-        ),
-    ],
-    "SNAP": [
-        (
-            "Student eligibility appeal",
-            "Denied as an ineligible student although the applicant works 22 hours a week at a "
-            "pharmacy. Wants to appeal before the 90-day deadline.",
-            True,
-        ),
-        (
-            "SNAP recertification",
-            "Recertification overdue and benefits stopped on the 1st. Applicant says the "
-            "interview notice went to an old address; {kids} children in the household.",
-            False,
-        ),
-        (
-            "Overpayment dispute",
-            "Agency overpayment claim of $1,840 disputed: applicant reported the new job within "
-            "ten days. Requests a fair hearing and a stop to the recoupment.",
-            True,
-        ),
-        (
-            "Expedited SNAP",
-            "Laid off from a warehouse job three weeks ago; household of {n} with no income and "
-            "$40 in the bank. Screened for expedited benefits.",
-            False,
-        ),
-    ],
-    "MEDICAID": [
-        (
-            "Coverage terminated at renewal",
-            "Coverage terminated at renewal for missing paperwork although the applicant faxed "
-            "the documents twice. Ongoing dialysis three times a week is at risk.",
-            True,
-        ),
-        (
-            "Prenatal enrollment",
-            "Pregnant applicant in her second trimester with no coverage; needs enrollment and "
-            "a prenatal provider who takes new patients.",
-            False,
-        ),
-        (
-            "Status verification",
-            "Lawfully present for three years; eligibility held up by an immigration-status "
-            "verification mismatch. Needs help answering the request for documents.",
-            True,
-        ),
-    ],
-    "TANF": [
-        (
-            "Time-limit extension hearing",
-            "Applicant reached the 60-month limit while caring for a disabled child; the "
-            "extension was denied without a hearing. Household of {n}.",
-            True,
-        ),
-        (
-            "Sanction good-cause review",
-            "Single parent of {kids}; sanctioned for a missed work-activity appointment during a "
-            "hospital stay. Requests a good-cause review and restoration of the grant.",
-            True,
-        ),
-        (
-            "Family violence waiver",
-            "Applicant left the home after domestic violence and is staying at a shelter with "
-            "{kids} children. Needs a family violence waiver and a confidential address.",
-            False,
-        ),
-        (
-            "Work plan support",
-            "Employment plan starts with a forklift certification course; applicant needs child "
-            "care and bus passes before the first class.",
-            False,
-        ),
-    ],
-    "LIHEAP": [
-        (
-            "Shut-off notice",
-            "Disconnect notice from Harbor Gas & Electric, balance $612. Household includes an "
-            "infant and an adult who uses an oxygen concentrator.",
-            False,
-        ),
-        (
-            "Furnace failure",
-            "Furnace failed the safety inspection and was red-tagged; family of {n} heating with "
-            "the oven. Needs crisis assistance and a furnace repair referral.",
-            False,
-        ),
-        (
-            "Heating oil delivery",
-            "Elderly homeowner behind on heating oil; the supplier will not deliver again until "
-            "the $480 balance is paid. Tank is nearly empty.",
-            False,
-        ),
-    ],
-    "WIC": [
-        (
-            "Special formula",
-            "Infant born at 34 weeks needs a specialized formula approved by the pediatrician; "
-            "mother also asked for a breastfeeding peer counselor.",
-            False,
-        ),
-        (
-            "Out-of-state transfer",
-            "Family moved from out of state last month; WIC transfer card and proof of "
-            "certification are missing. {kids} children under five.",
-            False,
-        ),
-    ],
-    "CCAP": [
-        (
-            "Child care for training",
-            "Parent starts a nursing assistant program next month and needs care for {kids} "
-            "preschoolers on class days. No approved provider on the waiting list yet.",
-            False,
-        ),
-        (
-            "Provider stopped subsidy",
-            "The family's provider stopped accepting the subsidy after payment delays; care ends "
-            "Friday and the parent works full time.",
-            False,
-        ),
-        (
-            "Overnight shift care",
-            "Hospital shift worker needs overnight care for {kids} children; no licensed "
-            "overnight provider within reach by bus.",
-            False,
-        ),
-    ],
-}
-
-URGENT_TOPICS = {"Eviction defense", "Notice to pay or quit", "Shut-off notice", "Furnace failure"}
-LANGUAGE_NAMES = {"es": "Spanish", "vi": "Vietnamese", "zh": "Chinese", "ar": "Arabic"}
-
-# Internal-only text written by the agency: never shared with partners.
-INTERNAL_NOTES = [
-    "Identity verified in person with a state ID. SSN and income documents are on file; "
-    "do not forward them to the partner.",
-    "Supervisor review: eligible under the emergency criteria. Income worksheet kept in the "
-    "internal file only.",
-    "Prior overpayment on a closed case from 2023 is settled; nothing owed now. Internal "
-    "history, not for the partner.",
-    "Landlord called the agency asking about the tenant's benefits; no information was given.",
-]
-DENIAL_NOTES = [
-    "Gross income of the household exceeds the program limit for its size; notice of denial "
-    "mailed with appeal rights.",
-    "Applicant did not return the verification checklist by the deadline after two reminders.",
-    "Applicant already receives the same benefit in another county; case denied as duplicate.",
-    "Household resources above the asset limit (savings account verified).",
-]
+ALL_TABS = list(Tab.values)
 
 
 @dataclass
@@ -417,7 +82,7 @@ class Story:
     # Chosen by the plan:
     number: str = ""
     program: str = ""
-    topic: tuple[str, str, bool] = ("", "", False)
+    topic: Topic | None = None
     household: Household | None = None
 
 
@@ -530,7 +195,7 @@ class Command(BaseCommand):
             sync_roles()
             self.programs = {
                 code: services.program_get_or_create(code=code, name=name)
-                for code, name in PROGRAMS
+                for code, name in D.programs
             }
             self.orgs = self._organizations()
             self.users, new_users = self._users()
@@ -552,20 +217,20 @@ class Command(BaseCommand):
                         continue
                     # One generator per case: the same case gets the same data whatever
                     # else already exists.
-                    self.rng = random.Random(f"{SEED}-{story.number}")  # noqa: S311  (demo data)
+                    self.rng = random.Random(f"{D.seed}-{story.number}")  # noqa: S311  (demo data)
                     self.clock.start(story.days_ago, minute=self.rng.randint(0, 150))
                     getattr(self, f"_story_{story.kind}")(story, story.household)
                     new_cases += 1
             # The Assignment Manager's demo rules (idempotent: by rule name), after the cases.
-            new_rules = routing.load_demo_rules()
+            new_rules = load_demo_rules()
         self._report(new_users, new_cases, new_rules, time.monotonic() - started)
 
     # Directory and logins ------------------------------------------------------------------
 
     def _organizations(self) -> dict[str, PartnerOrganization]:
         orgs = {}
-        for spec in ORGANIZATIONS:
-            values = {"active": True, **{k: v for k, v in spec.items() if k != "name"}}
+        for spec in D.organizations:
+            values = {k: v for k, v in spec.items() if k != "name"}
             org, created = PartnerOrganization.objects.get_or_create(
                 name=spec["name"], defaults=values
             )
@@ -579,29 +244,29 @@ class Command(BaseCommand):
 
     def _users(self):
         User = get_user_model()
-        hashed = make_password(DEMO_PASSWORD)  # hashed once: the demo loads in seconds
+        hashed = make_password(D.password)  # hashed once: the demo loads in seconds
         users, created_count = {}, 0
-        rows = [(*row, True) for row in DEMO_LOGINS] + [
-            (username, first, last, None, (org, PartnerAgent.Role.AGENT, langs, progs), False)
-            for username, first, last, org, langs, progs in DIRECTORY_AGENTS
-        ]
-        for username, first, last, agency_role, partner, can_sign_in in rows:
+        login: Login
+        for login in (*D.logins, *D.directory_agents):
+            username = login.username
             user, created = User.objects.get_or_create(
                 username=username,
                 defaults={
-                    "first_name": first,
-                    "last_name": last,
+                    "first_name": login.first_name,
+                    "last_name": login.last_name,
                     "email": f"{username}@caseworks.example",
                     "is_staff": username == "admin",
                     "is_superuser": username == "admin",
-                    "password": hashed if can_sign_in else make_password(None),
+                    "password": hashed if login.can_sign_in else make_password(None),
                 },
             )
             created_count += created
+            agency_role = login.agency_role
             if agency_role and not user.groups.filter(name=agency_role).exists():
                 user.groups.add(Group.objects.get(name=agency_role))
-            if partner:
-                org_name, role, languages, programs = partner
+            if login.organization:
+                org_name, role = login.organization, login.partner_role
+                languages, programs = list(login.languages), list(login.programs)
                 agent = PartnerAgent.objects.filter(user=user).first()
                 wanted = (self.orgs[org_name].pk, role, languages, programs)
                 if (
@@ -629,62 +294,27 @@ class Command(BaseCommand):
     def _plan(self) -> list[Story]:
         """Every demo case, oldest first, with its program, topic and household: the same on
         every run, whatever already exists."""
-        rng = random.Random(SEED)  # noqa: S311  (demo data, not secrets)
-        legal = [p for p, stories in STORIES.items() if any(s[2] for s in stories)]
+        rng = random.Random(D.seed)  # noqa: S311  (demo data, not secrets)
+        sets = {
+            "all": list(D.topics),
+            "legal": [p for p, topics in D.topics.items() if any(t.legal for t in topics)],
+        }
         stories: list[Story] = []
-
-        def add(kind, count, programs, days, agent="", **options):
-            for _ in range(count):
+        for entry in D.plan:
+            programs = sets[entry.programs] if isinstance(entry.programs, str) else entry.programs
+            options = {"tabs": entry.tabs} if entry.tabs else {}
+            if not entry.work:
+                options["work"] = False
+            for _ in range(entry.count):
                 stories.append(
                     Story(
-                        kind=kind,
-                        programs=programs,
-                        days_ago=rng.uniform(*days),
-                        agent=agent,
-                        options=dict(options),
+                        kind=entry.kind,
+                        programs=list(programs),
+                        days_ago=rng.uniform(*entry.days_ago),
+                        agent=entry.agent,
+                        options=options,
                     )
                 )
-
-        everything = list(STORIES)
-        # Closed history, oldest first.
-        add("closed_benefits_issued", 3, everything, (95, 120))
-        add("closed_after_denial", 2, everything, (90, 115))
-        add("closed_referral_completed", 2, legal, (70, 100), agent="partner")
-        add("closed_referral_completed", 1, legal, (70, 100), agent="partner2")
-        add("closed_referral_completed", 1, ["TANF", "WIC", "CCAP"], (70, 100), agent="outsider")
-        add("closed_referral_completed", 1, ["HOUSING", "LIHEAP"], (70, 100), agent="hwu")
-        # Denied.
-        add("denied", 6, everything, (10, 60))
-        # Third-Party, oldest work first.
-        add("referral_completed", 1, legal, (40, 55), agent="partner")
-        add("referral_accepted", 7, legal, (12, 45), agent="partner")
-        add("referral_accepted", 2, legal, (12, 40), agent="partner2")
-        add("referral_accepted", 1, ["TANF", "CCAP", "WIC"], (15, 35), agent="outsider")
-        add("referral_accepted", 1, ["HOUSING", "LIHEAP"], (15, 35), agent="hwu")
-        add("referral_accepted", 1, ["LIHEAP"], (15, 35), agent="amansour")
-        add("referral_expired_then_accepted", 1, legal, (20, 30), agent="partner")
-        add("referral_partner_removed", 1, ["HOUSING"], (15, 25), agent="partner")
-        add("referral_seen", 2, legal, (4, 8), agent="partner")
-        add("referral_pending", 1, legal, (3, 6), agent="partner2")
-        add("referral_pending", 1, ["MEDICAID"], (3, 6), agent="lnguyen")
-        add("referral_pending", 1, ["TANF", "WIC", "CCAP"], (1, 3), agent="outsider")
-        add("referral_declined_then_partner", 1, ["MEDICAID", "TANF"], (5, 9), agent="partner")
-        add("referral_reassigned", 1, legal, (3, 6), agent="partner")
-        add("referral_primary_swap", 1, ["HOUSING"], (1.5, 3), agent="partner")
-        add("referral_pending", 1, legal, (0.6, 2), agent="partner", tabs="no_attachments")
-        add("referral_pending", 2, legal, (0.3, 2), agent="partner")
-        add("referral_accepted", 1, legal, (2, 4), agent="partner", work=False)
-        add("referral_waitlisted", 1, legal, (4, 7), agent="partner")
-        add("referral_could_not_help", 1, legal, (12, 25), agent="partner2")
-        add("referral_escalated", 1, legal, (6, 9), agent="partner2")
-        add("referral_overdue", 1, legal, (3, 5), agent="partner")
-        add("referral_intake", 1, legal, (0.5, 2))
-        add("third_party_unassigned", 1, everything, (0.5, 1.5))
-        # Approved and ready to refer, recalled, open.
-        add("approved_recalled", 1, ["TANF", "CCAP"], (8, 14), agent="outsider")
-        add("approved", 7, everything, (1, 10))
-        add("reopened", 1, everything, (60, 80))
-        add("open", 9, everything, (0.1, 6))
 
         stories.sort(key=lambda s: -s.days_ago)
         used: Counter = Counter()
@@ -697,14 +327,14 @@ class Command(BaseCommand):
             return choice
 
         for sequence, story in enumerate(stories, start=1):
-            story.number = f"CASE-{CASE_YEAR}-{sequence:06d}"
+            story.number = f"CASE-{D.case_year}-{sequence:06d}"
             org = self._org_of(story.agent)
             story.program = least_used(story.programs)
-            topics = STORIES[story.program]
+            topics = D.topics[story.program]
             if org is not None:
                 # Law firms take the legal matters, the others the rest.
                 lawyer = org.kind == Kind.LAW_FIRM
-                topics = [t for t in topics if t[2] == lawyer] or topics
+                topics = [t for t in topics if t.legal == lawyer] or topics
             story.topic = least_used(topics)
             story.household = self._household(rng, org, names)
         return stories
@@ -712,9 +342,9 @@ class Command(BaseCommand):
     @staticmethod
     def _household(rng: random.Random, org, names: set) -> Household:
         languages = org.languages if org else ["en", "en", "en", "es", "es", "vi", "zh", "ar"]
-        regions = org.service_areas if org else REGIONS
+        regions = org.service_areas if org else D.regions
         language = rng.choice(languages)
-        firsts, lasts = NAMES[language]
+        firsts, lasts = D.names[language]
         first, last = rng.choice(firsts), rng.choice(lasts)
         for _ in range(20):
             if (first, last) not in names:
@@ -750,13 +380,13 @@ class Command(BaseCommand):
         return self.users["caseworker"]
 
     def _create(self, story: Story, household: Household, owner=None) -> Case:
-        topic, summary, _ = story.topic
+        topic, summary = story.topic.topic, story.topic.summary
         drawn = self.manager if self.rng.random() < 0.4 else self.caseworker
         owner = owner or drawn
         priority = self.rng.choice(
             [Case.Priority.NORMAL] * 4 + [Case.Priority.HIGH] * 2 + [Case.Priority.LOW]
         )
-        if topic in URGENT_TOPICS:
+        if topic in D.urgent_topics:
             priority = Case.Priority.URGENT
         kids = max(household.kids, 1)
         case = services.case_create(
@@ -799,12 +429,17 @@ class Command(BaseCommand):
             actor=self.manager,
             case=case,
             kind="notes",
-            body=self.rng.choice(INTERNAL_NOTES),
+            body=self.rng.choice(D.internal_notes),
         )
         return services.case_transition(actor=self.manager, case=case, name="approve")
 
     def _refer(
-        self, case: Case, household: Household, agent: str, tabs=None, hours: int = DEMO_WINDOW
+        self,
+        case: Case,
+        household: Household,
+        agent: str,
+        tabs=None,
+        hours: int = D.response_window_hours,
     ) -> CaseTeamMember:
         """Refer to Third-Party, share what the partner needs, add the agent to the team
         with a response window of `hours` business hours."""
@@ -828,7 +463,7 @@ class Command(BaseCommand):
                 f"Referral summary: {case.summary} {household.first} prefers to be reached "
                 f"by phone at {household.phone}"
                 + (
-                    f" and speaks {LANGUAGE_NAMES[household.language]} at home."
+                    f" and speaks {D.language_names[household.language]} at home."
                     if household.language != "en"
                     else "."
                 )
@@ -1065,7 +700,7 @@ class Command(BaseCommand):
         services.case_update(
             actor=self.caseworker,
             case=case,
-            eligibility_notes=self.rng.choice(DENIAL_NOTES),
+            eligibility_notes=self.rng.choice(D.denial_notes),
         )
         services.case_transition(actor=self.manager, case=case, name="deny")
 
@@ -1170,7 +805,7 @@ class Command(BaseCommand):
             actor=self.manager,
             case=case,
             user=self.users[story.agent],
-            response_hours=DEMO_WINDOW,
+            response_hours=D.response_window_hours,
             replaces=member.referral,
         )
 
@@ -1194,7 +829,7 @@ class Command(BaseCommand):
             actor=self.manager,
             case=case,
             user=self.users[story.agent],
-            response_hours=DEMO_WINDOW,
+            response_hours=D.response_window_hours,
             replaces=member.referral,
         )
         self._accept(member, story.agent)
@@ -1275,7 +910,7 @@ class Command(BaseCommand):
             actor=self.manager,
             case=case,
             organization=self.orgs["Northside Legal Aid"],
-            response_hours=DEMO_WINDOW,
+            response_hours=D.response_window_hours,
         )
 
     def _story_third_party_unassigned(self, story: Story, household: Household) -> None:
@@ -1312,6 +947,23 @@ class Command(BaseCommand):
             "or in progress."
         )
         self.stdout.write(
-            f"  Logins (password {DEMO_PASSWORD}): "
-            + ", ".join(username for username, *_ in DEMO_LOGINS)
+            f"  Logins (password {D.password}): " + ", ".join(login.username for login in D.logins)
         )
+
+
+def load_demo_rules() -> int:
+    """The Assignment Manager's demo rules that do not exist yet (by name), made by the rule
+    service as the system; returns how many were made. A rule a manager edited is left
+    alone. Run after the demo organizations exist: referring a demo case then routes it to a
+    Northside Legal Aid agent, with the reason on the case page."""
+    organizations = {o.name: o for o in PartnerOrganization.objects.all()}
+    existing = set(AssignmentRule.objects.values_list("name", flat=True))
+    created = 0
+    for spec in D.routing_rules:
+        spec = dict(spec)
+        pool = [organizations[n] for n in spec.pop("organizations") if n in organizations]
+        if spec["name"] in existing or not pool:
+            continue
+        assignment_rule_create(actor=None, organizations=pool, **spec)
+        created += 1
+    return created

@@ -19,13 +19,16 @@ import qrcode
 import qrcode.image.svg
 from django import forms
 from django.conf import settings
+from django.contrib.auth.signals import user_logged_in
 from django.db import transaction
+from django.dispatch import receiver
 from django.shortcuts import redirect, render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from .forms import UswdsFormMixin
+from casesite.forms import UswdsFormMixin
+
 from .models import SecurityEvent
 from .roles import is_agency_user, is_partner_user
 from .security import SESSION_MFA_PENDING, record
@@ -56,6 +59,14 @@ def mfa_required(user) -> bool:
 
 def has_confirmed_device(user) -> bool:
     return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+
+
+@receiver(user_logged_in, dispatch_uid="caseworks_mfa_logged_in")
+def ask_for_a_code_at_sign_in(sender, request, user, **kwargs):
+    """Whoever set up two-step verification is asked for a code, required or not."""
+    session = getattr(request, "session", None) if request is not None else None
+    if session is not None and has_confirmed_device(user):
+        session[SESSION_MFA_PENDING] = True
 
 
 def mfa_pending(request) -> bool:

@@ -1,10 +1,10 @@
 """`{% form_token %}`: the hidden one-time token of a form that creates something (see
-casesite/form_tokens.py). Put it next to `{% csrf_token %}`."""
+accounts/form_tokens.py). Put it next to `{% csrf_token %}`."""
 
 from django import template
 from django.utils.html import format_html
 
-from casesite.form_tokens import FIELD, new_token
+from accounts.form_tokens import FIELD, new_token
 
 register = template.Library()
 

@@ -1,4 +1,10 @@
-"""Site-wide records: the append-only security log and sessions that know their user."""
+"""The append-only security log and sessions that know their user.
+
+Both tables were created by the casesite app before these models moved here; they keep
+their names (`db_table`), and accounts' first migration only takes them over in Django's
+state."""
+
+from importlib import import_module
 
 import pgtrigger
 from django.conf import settings
@@ -20,7 +26,7 @@ class SecurityEvent(models.Model):
     """Append-only log of what matters for security: sign-ins and their failures,
     lockouts, MFA, denied object access, downloads and status transitions.
 
-    Rows are written by signal handlers and middleware (casesite/security.py) and read
+    Rows are written by signal handlers and middleware (accounts/security.py) and read
     in the admin; nothing in the application can change or delete one."""
 
     class Kind(models.TextChoices):
@@ -60,6 +66,7 @@ class SecurityEvent(models.Model):
     objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
+        db_table = "casesite_securityevent"
         ordering = ["-created_at", "-pk"]
         indexes = [
             models.Index(fields=["kind", "-created_at"], name="securityevent_kind"),
@@ -91,10 +98,10 @@ class UserSession(AbstractBaseSession):
     user_id = models.BigIntegerField(null=True, db_index=True)
 
     class Meta:
+        db_table = "casesite_usersession"
         verbose_name = "session"
 
     @classmethod
     def get_session_store_class(cls):
-        from .sessions import SessionStore
-
-        return SessionStore
+        # The engine named by the settings (accounts.sessions), which imports this model.
+        return import_module(settings.SESSION_ENGINE).SessionStore

@@ -1,18 +1,16 @@
 """The security log and the policies around sign-in.
 
 - `record()` appends a SecurityEvent, taking address, path and request id from the request
-  being served (RequestIdMiddleware keeps it in a context variable).
+  being served (casesite's RequestIdMiddleware keeps it in a context variable).
 - Signal handlers record sign-in success and failure, lockouts, sign-out, password changes
-  and deactivations, and copy status transitions and downloads from the case trail. A
-  deactivated account or a changed password ends every session of that user.
+  and deactivations (the cases app copies status transitions and downloads from its own
+  trail). A deactivated account or a changed password ends every session of that user.
 - `ThrottlingAxesHandler` adds a per-address limit to django-axes' per (user name,
   address) lockout, so one address cannot try many user names, while nobody elsewhere can
   lock a user out.
 """
 
-import contextvars
 import logging
-import re
 import time
 
 from axes.handlers.database import AxesDatabaseHandler
@@ -25,47 +23,17 @@ from django.db.models import Sum
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 
+from casesite.middleware import current_request, loggable
+
 from .models import SecurityEvent
 from .sessions import end_sessions_of
 
 logger = logging.getLogger("caseworks.security")
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def loggable(text) -> str:
-    """`text` for one log line: control characters (a newline in a user name or a decoded
-    path) written as escapes, so that nobody can forge a line of the log."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
-
-
-# The request being served in this thread or task, set by RequestIdMiddleware.
-current_request: contextvars.ContextVar = contextvars.ContextVar("current_request", default=None)
-
 # Session keys written at sign-in (read by SessionTimeoutMiddleware and the MFA middleware).
 SESSION_SIGNED_IN_AT = "cw_signed_in_at"
 SESSION_SEEN_AT = "cw_seen_at"
 SESSION_MFA_PENDING = "cw_mfa_pending"
-
-
-def _install_request_id_on_log_records() -> None:
-    """Every log record made while a request is served carries its id (`%(request_id)s` in
-    the log format), so an error page's reference finds the traceback in the log."""
-    previous = logging.getLogRecordFactory()
-    if getattr(previous, "caseworks", False):
-        return
-
-    def factory(*args, **kwargs):
-        record = previous(*args, **kwargs)
-        request = current_request.get()
-        record.request_id = getattr(request, "id", "-") if request is not None else "-"
-        return record
-
-    factory.caseworks = True
-    logging.setLogRecordFactory(factory)
-
-
-_install_request_id_on_log_records()
 
 
 def client_ip(request) -> str | None:
@@ -116,14 +84,9 @@ def on_logged_in(sender, request, user, **kwargs):
     record(SecurityEvent.Kind.SIGN_IN, request=request, user=user)
     session = getattr(request, "session", None)
     if session is not None:
-        from .mfa import has_confirmed_device
-
         now = int(time.time())
         session[SESSION_SIGNED_IN_AT] = now
         session[SESSION_SEEN_AT] = now
-        # Whoever set up two-step verification is asked for a code, required or not.
-        if has_confirmed_device(user):
-            session[SESSION_MFA_PENDING] = True
 
 
 @receiver(user_login_failed, dispatch_uid="caseworks_security_login_failed")
@@ -176,22 +139,6 @@ def end_sessions_on_deactivation_or_new_password(sender, instance, created, raw=
         record(SecurityEvent.Kind.USER_DEACTIVATED, user=instance, sessions_ended=ended)
     elif current_request.get() is not None or ended:
         record(SecurityEvent.Kind.PASSWORD_CHANGED, user=instance, sessions_ended=ended)
-
-
-# Copies from the case trail ----------------------------------------------------------------
-
-
-@receiver(post_save, sender="cases.CaseEvent", dispatch_uid="caseworks_security_case_event")
-def copy_case_event(sender, instance, created, raw=False, **kwargs):
-    """Downloads and status transitions also go to the security log, with the address."""
-    if raw or not created:
-        return
-    kinds = {"downloaded": SecurityEvent.Kind.DOWNLOAD, "transition": SecurityEvent.Kind.TRANSITION}
-    kind = kinds.get(instance.verb)
-    if kind is None:
-        return
-    data = {"case_id": instance.case_id, **{k: v for k, v in instance.data.items() if k != "title"}}
-    record(kind, user=instance.actor, **data)
 
 
 # Lockout by user name and address, throttling by address -----------------------------------

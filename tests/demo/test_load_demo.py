@@ -11,6 +11,7 @@ from django.db import connection
 from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user
 
+from accounts.roles import Role, is_agency_user, is_partner_user
 from cases import selectors
 from cases.models import (
     Activity,
@@ -24,7 +25,6 @@ from cases.models import (
     Referral,
     ServiceRequest,
 )
-from casesite.roles import Role, is_agency_user, is_partner_user
 from partners.models import PartnerAgent, PartnerOrganization
 
 from .conftest import load_demo
