@@ -38,9 +38,10 @@ run: install assets ## Install, migrate SQLite, load the demo data, run web, wor
 test: install-dev assets ## Run the whole suite (DATABASE_URL when set, SQLite otherwise)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: install-dev ## ruff, formatting, migrations, deployment checks, bandit, pip-audit
+lint: install-dev ## ruff, formatting, mypy, migrations, deployment checks, bandit, pip-audit
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
 	$(DEPLOY_ENV) $(PY) manage.py check --deploy --fail-level WARNING
 	$(VENV)/bin/bandit -q -r casesite accounts partners cases portal demo -c pyproject.toml

@@ -6,7 +6,9 @@ group of each partner organization that has an agent on the case. Both use guard
 direct foreign-key models (`CaseUserObjectPermission`, `CaseGroupObjectPermission`).
 """
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
@@ -17,6 +19,9 @@ from partners.services import organization_managers_group
 
 from .models import Case, CaseGroupObjectPermission, CaseUserObjectPermission
 from .records import KINDS, RECORD_KINDS
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 VIEW_CASE = "view_case"
 WORK_CASE = "work_case"
@@ -45,30 +50,36 @@ def _permission_ids() -> dict[str, int]:
     )
 
 
-def codenames_for_tabs(tabs) -> list[str]:
+def codenames_for_tabs(tabs: Iterable[str]) -> list[str]:
     """The permissions a partner agent gets for the given tabs (unknown tabs are ignored)."""
     chosen = [KINDS[t].permission for t in tabs if t in KINDS]
     return [VIEW_CASE, WORK_CASE, *chosen]
 
 
-def grant_partner_agent(*, user, case: Case, tabs) -> None:
+def grant_partner_agent(*, user: "User", case: Case, tabs: Iterable[str]) -> None:
     """Grant a partner agent on the case team exactly the permissions for `tabs`."""
     grant_many(agents=[(user.pk, case.pk, tabs)], managers=[])
 
 
-def revoke_partner_agent(*, user, case: Case) -> None:
+def revoke_partner_agent(*, user: "User", case: Case) -> None:
     """Take every case permission away from a user who leaves the case team."""
     CaseUserObjectPermission.objects.filter(user=user, content_object=case).delete()
 
 
-def sync_organization_managers(*, organization: PartnerOrganization, case: Case, tabs) -> None:
+def sync_organization_managers(
+    *, organization: PartnerOrganization, case: Case, tabs: Iterable[str] | None
+) -> None:
     """Managers of an organization see the case while any of its agents is on the team,
     with the union of the tabs granted to those agents; nothing once none is left."""
     group = organization_managers_group(organization)
     grant_many(agents=[], managers=[(group.pk, case.pk, tabs)])
 
 
-def grant_many(*, agents, managers) -> None:
+def grant_many(
+    *,
+    agents: Sequence[tuple[int, int, Iterable[str]]],
+    managers: Sequence[tuple[int, int, Iterable[str] | None]],
+) -> None:
     """Exactly the permissions for the tabs: for partner agents, given as `(user id, case id,
     tabs)`, and for organizations' managers groups, as `(group id, case id, tabs or None)`
     (None: no permission at all). A fixed number of statements whatever their number, so
@@ -78,7 +89,9 @@ def grant_many(*, agents, managers) -> None:
     # Taking every permission away needs no permission ids.
     ids = _permission_ids() if any(t is not None for *_, t in (*agents, *managers)) else {}
 
-    def wanted(items):
+    def wanted(
+        items: Iterable[tuple[int, int, Iterable[str] | None]],
+    ) -> dict[tuple[int, int], set[int]]:
         return {
             (holder, case): set() if tabs is None else {ids[c] for c in codenames_for_tabs(tabs)}
             for holder, case, tabs in items
@@ -90,7 +103,11 @@ def grant_many(*, agents, managers) -> None:
         _sync_many(CaseGroupObjectPermission, "group_id", wanted(managers))
 
 
-def _sync_many(model, holder: str, wanted: dict[tuple[int, int], set[int]]) -> None:
+def _sync_many(
+    model: type[CaseUserObjectPermission] | type[CaseGroupObjectPermission],
+    holder: str,
+    wanted: dict[tuple[int, int], set[int]],
+) -> None:
     """Make the grants of each (holder id, case id) pair exactly its wanted permission ids."""
     holders = {h for h, _ in wanted}
     cases = {c for _, c in wanted}
@@ -117,11 +134,13 @@ def _sync_many(model, holder: str, wanted: dict[tuple[int, int], set[int]]) -> N
     )
 
 
-def checker_for(user) -> ObjectPermissionChecker:
+def checker_for(user: "User") -> ObjectPermissionChecker:
     return ObjectPermissionChecker(user)
 
 
-def visible_tabs(*, user, case: Case, checker: ObjectPermissionChecker | None = None):
+def visible_tabs(
+    *, user: "User", case: Case, checker: ObjectPermissionChecker | None = None
+) -> list[CaseTab]:
     """The portal tabs this user may open on this case (one permission query)."""
     checker = checker or ObjectPermissionChecker(user)
     granted = set(checker.get_perms(case))

@@ -6,8 +6,10 @@ Listings are plain indexed queries on case team membership. They never use guard
 `get_objects_for_user` (a scan of the permission table); tests keep the two in agreement.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django.contrib.auth import get_user_model
 from django.db.models import (
@@ -15,6 +17,7 @@ from django.db.models import (
     Exists,
     F,
     FilteredRelation,
+    Model,
     OuterRef,
     Prefetch,
     Q,
@@ -35,17 +38,25 @@ from . import permissions
 from .models import Case, CaseEvent, CasePartner, CaseTeamMember, Program, Referral
 from .records import KINDS
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from django.db.models.expressions import Combinable
+
+    from .models import Activity, Attachment, CaseRecord, Note, ServiceRequest
+
 State = Referral.State
+
+_M = TypeVar("_M", bound=Model)
 
 
 # Partner Portal ----------------------------------------------------------------------------
 
 
-def partner_agent_of(user):
-    return getattr(user, "partner_agent", None)
+def partner_agent_of(user: "User") -> PartnerAgent | None:
+    return cast("PartnerAgent | None", getattr(user, "partner_agent", None))
 
 
-def memberships_for_partner(*, user) -> QuerySet[CaseTeamMember]:
+def memberships_for_partner(*, user: "User") -> QuerySet[CaseTeamMember]:
     """My Cases rows: the user's active case team memberships, newest assignment first.
 
     A partner manager also gets every active assignment of their organization's agents."""
@@ -60,12 +71,12 @@ def memberships_for_partner(*, user) -> QuerySet[CaseTeamMember]:
     )
 
 
-def cases_for_partner_agent(*, user) -> QuerySet[Case]:
+def cases_for_partner_agent(*, user: "User") -> QuerySet[Case]:
     """Cases the partner user may open: on the team (agent), or assigned to one of the
     organization's agents (partner manager)."""
     agent = partner_agent_of(user)
     if agent is None or not user.is_active:
-        return Case.objects.none()
+        return cast("QuerySet[Case]", Case.objects.none())
     if agent.is_manager:
         membership = CaseTeamMember.objects.filter(
             case=OuterRef("pk"), is_active=True, organization_id=agent.organization_id
@@ -81,11 +92,14 @@ def cases_for_partner_agent(*, user) -> QuerySet[Case]:
         membership = CaseTeamMember.objects.filter(case=OuterRef("pk"), is_active=True, user=user)
         visible = Q(Exists(membership))
     # Internal fields are not even loaded: no portal page or file can show them by mistake.
-    return Case.objects.filter(visible).select_related("program").defer(*Case.INTERNAL_FIELDS)
+    return cast(
+        "QuerySet[Case]",
+        Case.objects.filter(visible).select_related("program").defer(*Case.INTERNAL_FIELDS),
+    )
 
 
 def partner_case_or_404(
-    *, user, pk, with_membership: bool = False, **annotations
+    *, user: "User", pk: int, with_membership: bool = False, **annotations: "Combinable"
 ) -> tuple[Case, ObjectPermissionChecker]:
     """The case, if this partner user may see it, and a permission checker primed for it.
 
@@ -96,19 +110,22 @@ def partner_case_or_404(
     cases = cases_for_partner_agent(user=user)
     if with_membership:
         own = FilteredRelation("team", condition=Q(team__user=user, team__is_active=True))
-        cases = cases.annotate(membership=own).select_related("membership__referral")
+        cases = cases.annotate(membership=own).select_related(
+            "membership__referral"  # type: ignore[misc]  # stubs miss FilteredRelation aliases
+        )
     case = cases.annotate(**annotations).filter(pk=pk).first()
     if case is None:
         raise Http404
     if with_membership and not hasattr(case, "membership"):
-        case.membership = None  # no row joined: not on the team
+        # no row joined: not on the team
+        case.membership = None  # type: ignore[attr-defined]  # FilteredRelation attribute
     checker = ObjectPermissionChecker(user)
     if not checker.has_perm("view_case", case):
         raise Http404
     return case, checker
 
 
-def organization_works_case(*, user) -> Exists:
+def organization_works_case(*, user: "User") -> Exists:
     """Is one of the partner user's organization's referrals of the case accepted or in
     progress (so that its partner manager may record work on it)? An expression to annotate
     the case's query with."""
@@ -122,15 +139,19 @@ def organization_works_case(*, user) -> Exists:
     )
 
 
-def partner_membership(*, user, case: Case) -> CaseTeamMember | None:
+def partner_membership(*, user: "User", case: Case) -> CaseTeamMember | None:
     return CaseTeamMember.objects.filter(case=case, user=user, is_active=True).first()
 
 
-def visible_tabs(*, user, case: Case, checker: ObjectPermissionChecker | None = None):
+def visible_tabs(
+    *, user: "User", case: Case, checker: ObjectPermissionChecker | None = None
+) -> list[permissions.CaseTab]:
     return permissions.visible_tabs(user=user, case=case, checker=checker)
 
 
-def partner_tab_or_404(*, user, case: Case, tab: str, checker: ObjectPermissionChecker):
+def partner_tab_or_404(
+    *, user: "User", case: Case, tab: str, checker: ObjectPermissionChecker
+) -> permissions.CaseTab:
     """The tab if granted; a tab not granted is 404, like a missing one."""
     for candidate in permissions.visible_tabs(user=user, case=case, checker=checker):
         if candidate.slug == tab:
@@ -138,24 +159,24 @@ def partner_tab_or_404(*, user, case: Case, tab: str, checker: ObjectPermissionC
     raise Http404
 
 
-def records_for_partner(*, user, case: Case, kind: str) -> QuerySet:
+def records_for_partner(*, user: "User", case: Case, kind: str) -> "QuerySet[CaseRecord]":
     """Records of one tab that a partner may see: shared with partners only."""
     return (
-        KINDS[kind]
-        .model.objects.filter(case=case, shared_with_partners=True)
+        cast("type[Activity | Attachment | ServiceRequest | Note]", KINDS[kind].model)
+        .objects.filter(case=case, shared_with_partners=True)
         .select_related("author")
         .order_by("-created_at", "-pk")
     )
 
 
-def partner_record_or_404(*, user, case: Case, kind: str, pk):
+def partner_record_or_404(*, user: "User", case: Case, kind: str, pk: int) -> "CaseRecord":
     record = records_for_partner(user=user, case=case, kind=kind).filter(pk=pk).first()
     if record is None:
         raise Http404
     return record
 
 
-def new_case_count(*, user) -> int:
+def new_case_count(*, user: "User") -> int:
     agent = partner_agent_of(user)
     if agent is None:
         return 0
@@ -165,11 +186,11 @@ def new_case_count(*, user) -> int:
 # Agency ------------------------------------------------------------------------------------
 
 
-def cases_for_agency(*, user) -> QuerySet[Case]:
+def cases_for_agency(*, user: "User") -> QuerySet[Case]:
     """Agency staff see every case; anybody else sees none."""
     if not is_agency_user(user):
-        return Case.objects.none()
-    return Case.objects.select_related("program", "owner")
+        return cast("QuerySet[Case]", Case.objects.none())
+    return cast("QuerySet[Case]", Case.objects.select_related("program", "owner"))
 
 
 AGENCY_SORTS = {
@@ -186,7 +207,7 @@ AGENCY_SORTS = {
 
 def agency_case_list(
     *,
-    user,
+    user: "User",
     query: str = "",
     status: str = "",
     program: str = "",
@@ -210,11 +231,13 @@ def agency_case_list(
     if partner:
         cases = cases.filter(
             Exists(
-                CasePartner.objects.filter(case=OuterRef("pk"), is_primary=True, partner_id=partner)
+                CasePartner.objects.filter(  # type: ignore[misc]  # Django casts id strings
+                    case=OuterRef("pk"), is_primary=True, partner_id=partner
+                )
             )
         )
     if owner:
-        cases = cases.filter(owner_id=owner)
+        cases = cases.filter(owner_id=owner)  # type: ignore[misc]  # Django casts id strings
     if pending_only:
         cases = cases.filter(
             status=Case.Status.THIRD_PARTY,
@@ -227,7 +250,7 @@ def agency_case_list(
     return cases.order_by(f"{'-' if descending else ''}{field}", "-pk")
 
 
-def agency_case_or_404(*, user, pk) -> Case:
+def agency_case_or_404(*, user: "User", pk: int) -> Case:
     case = cases_for_agency(user=user).filter(pk=pk).first()
     if case is None:
         raise Http404
@@ -292,18 +315,22 @@ def referral_timing(*, referral: Referral, now: datetime | None = None) -> Timin
     date. None for a referral that is being worked or has ended."""
     now = now or timezone.now()
     if referral.state == Referral.State.WAITLISTED:
-        if referral.review_at <= now:
+        if cast(datetime, referral.review_at) <= now:
             return Timing(
-                f"review overdue by {_span(now - referral.review_at)}", True, referral.review_at
+                f"review overdue by {_span(now - cast(datetime, referral.review_at))}",
+                True,
+                referral.review_at,
             )
         when = timezone.localtime(referral.review_at)
         return Timing(f"review on {when:%b %-d, %Y}", False, referral.review_at)
     if referral.state != Referral.State.PENDING:
         return None
-    if referral.due_at <= now:
-        return Timing(f"overdue by {_span(now - referral.due_at)}", True, referral.due_at)
+    if cast(datetime, referral.due_at) <= now:
+        return Timing(
+            f"overdue by {_span(now - cast(datetime, referral.due_at))}", True, referral.due_at
+        )
     calendar = BusinessCalendar.for_organization(referral.organization)
-    hours = calendar.business_hours_between(now, referral.due_at)
+    hours = calendar.business_hours_between(now, cast(datetime, referral.due_at))
     if hours < 1:
         minutes = max(1, round(hours * 60))
         return Timing(
@@ -315,10 +342,10 @@ def referral_timing(*, referral: Referral, now: datetime | None = None) -> Timin
     )
 
 
-def case_records(*, case: Case, kind: str) -> QuerySet:
+def case_records(*, case: Case, kind: str) -> "QuerySet[CaseRecord]":
     return (
-        KINDS[kind]
-        .model.objects.filter(case=case)
+        cast("type[Activity | Attachment | ServiceRequest | Note]", KINDS[kind].model)
+        .objects.filter(case=case)
         .select_related("author")
         .order_by("-created_at", "-pk")
     )
@@ -331,7 +358,7 @@ def case_events(*, case: Case) -> QuerySet[CaseEvent]:
 # Agency workspace: list rows, choices, the Referrals board, live oversight -----------------
 
 
-def agency_case_rows(*, user, **filters) -> QuerySet[Case]:
+def agency_case_rows(*, user: "User", **filters: Any) -> QuerySet[Case]:
     """Cases List rows: `agency_case_list` plus the Primary partner's name and whether a
     referral waits for an answer (correlated subqueries: no query per row)."""
     primary = CasePartner.objects.filter(case=OuterRef("pk"), is_primary=True)
@@ -357,7 +384,7 @@ def partner_organizations() -> QuerySet[PartnerOrganization]:
     return PartnerOrganization.objects.order_by("name")
 
 
-def agency_staff():
+def agency_staff() -> QuerySet["User"]:
     """Active agency users (owners, Case Team members): agency groups or superusers, never
     a partner user."""
     return (
@@ -382,7 +409,7 @@ def partner_choices(*, case: Case, query: str = "") -> QuerySet[PartnerOrganizat
 TEAM_QUERY_WORDS = 5
 
 
-def _on_team(case: Case) -> QuerySet:
+def _on_team(case: Case) -> QuerySet[CaseTeamMember, Mapping[str, object]]:
     return CaseTeamMember.objects.filter(case=case, is_active=True).values("user_id")
 
 
@@ -405,7 +432,7 @@ def _eligible_agents(*, case: Case, query: str = "") -> QuerySet[PartnerAgent]:
 
 def team_candidates(
     *, case: Case, query: str = "", limit: int | None = None, case_partners_only: bool = False
-):
+) -> tuple[QuerySet["User"], QuerySet[PartnerAgent]]:
     """Who may join the Case Team: agency staff, and agents of active partner
     organizations, who are not on it now. Returns (users, partner agents).
 
@@ -428,7 +455,7 @@ def team_candidate_count(*, case: Case, query: str = "") -> int:
     return _eligible_agents(case=case, query=query).count()
 
 
-def team_candidate(*, case: Case, user_id: int):
+def team_candidate(*, case: Case, user_id: int) -> "User | None":
     """The user with this id if they may join the Case Team now (as `team_candidates`
     would list them, whatever was displayed), with their partner agent profile and its
     organization when they have one; else None. One query."""
@@ -457,7 +484,7 @@ REFERRAL_BOARD_STATES = (
 )
 
 
-def _board_annotations(qs: QuerySet, case_ref: str) -> QuerySet:
+def _board_annotations(qs: QuerySet[_M], case_ref: str) -> QuerySet[_M]:
     """The columns the board computes for its page's rows only: the Primary partner, and the
     case's last partner action with who took it (from the event trail)."""
     partner_events = CaseEvent.objects.filter(case=OuterRef(case_ref), by_partner=True).order_by(
@@ -468,15 +495,20 @@ def _board_annotations(qs: QuerySet, case_ref: str) -> QuerySet:
         "actor__username",
     )
     primary = CasePartner.objects.filter(case=OuterRef(case_ref), is_primary=True)
-    return qs.annotate(
-        primary_partner_name=Subquery(primary.values("partner__name")[:1]),
-        last_partner_action_at=Subquery(partner_events.values("created_at")[:1]),
-        last_partner_verb=Subquery(partner_events.values("verb")[:1]),
-        last_partner_actor=Subquery(partner_events.annotate(name=actor_name).values("name")[:1]),
+    return cast(
+        "QuerySet[_M]",
+        qs.annotate(
+            primary_partner_name=Subquery(primary.values("partner__name")[:1]),
+            last_partner_action_at=Subquery(partner_events.values("created_at")[:1]),
+            last_partner_verb=Subquery(partner_events.values("verb")[:1]),
+            last_partner_actor=Subquery(
+                partner_events.annotate(name=actor_name).values("name")[:1]
+            ),
+        ),
     )
 
 
-def agency_referral_board(*, user, state: str = "") -> QuerySet[Referral]:
+def agency_referral_board(*, user: "User", state: str = "") -> QuerySet[Referral]:
     """Referrals for the Referrals board, one row per referral, each with its case, its
     organization (and closures, for business-hour due times) and agent.
 
@@ -488,11 +520,11 @@ def agency_referral_board(*, user, state: str = "") -> QuerySet[Referral]:
     about the same at a million cases as at ten. "unassigned" is a list of cases:
     `agency_cases_without_partner_agent`."""
     if not is_agency_user(user):
-        return Referral.objects.none()
+        return cast("QuerySet[Referral]", Referral.objects.none())
     now = timezone.now()
-    referrals = Referral.objects.select_related("case", "organization", "agent").prefetch_related(
-        "organization__closures"
-    )
+    referrals: QuerySet[Referral] = Referral.objects.select_related(
+        "case", "organization", "agent"
+    ).prefetch_related("organization__closures")
     by_attention = (F("attention_at").asc(nulls_last=True), "requested_at", "pk")
     if state in ("", "pending", "waitlisted"):
         states = [state] if state else list(Referral.OPEN_STATES)
@@ -515,11 +547,11 @@ def agency_referral_board(*, user, state: str = "") -> QuerySet[Referral]:
             "-completed_at", "-pk"
         )
     else:
-        return Referral.objects.none()
+        return cast("QuerySet[Referral]", Referral.objects.none())
     return _board_annotations(referrals, "case_id")
 
 
-def agency_cases_without_partner_agent(*, user) -> QuerySet[Case]:
+def agency_cases_without_partner_agent(*, user: "User") -> QuerySet[Case]:
     """Third-Party cases with no partner agent on the Case Team now (never routed, or the
     referral came back), longest first, with their former partner agents newest first
     (prefetched) and the board's per-row columns."""
@@ -549,7 +581,7 @@ def latest_event_id() -> int:
     return CaseEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
 
 
-def case_last_event_id(*, user, pk) -> int | None:
+def case_last_event_id(*, user: "User", pk: int) -> int | None:
     """Id of the newest event of a case this user may see; None when there is no such case.
 
     Live oversight asks this every few seconds, so it is one probe of the (case, -created_at)

@@ -2,10 +2,14 @@
 transaction, one `CaseEvent`. Views, forms, admin actions, commands and tasks call these.
 """
 
+from __future__ import annotations
+
 import hashlib
 import mimetypes
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -45,6 +49,24 @@ from .models import (
 )
 from .records import KINDS, kind_of
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from django.contrib.auth.models import User
+    from django.core.files.base import File
+    from django.db.models import QuerySet
+    from django_fsm import Transition
+
+    from .models import CaseRecord, Note, RoutingDecision
+
+    class _StatusTransitions(Protocol):
+        """The methods django-fsm's `FSMField` adds to `Case` for its `status` field."""
+
+        def get_all_status_transitions(self) -> Iterator[Transition]: ...
+
+        def get_available_status_transitions(self) -> Iterator[Transition]: ...
+
+
 State = Referral.State
 
 
@@ -53,13 +75,13 @@ class ConflictError(Exception):
 
 
 # Case events that also go to the security log, with the address of the request.
-SECURITY_LOGGED = {
+SECURITY_LOGGED: dict[str, str] = {
     CaseEvent.Verb.DOWNLOADED: SecurityEvent.Kind.DOWNLOAD,
     CaseEvent.Verb.TRANSITION: SecurityEvent.Kind.TRANSITION,
 }
 
 
-def _event(*, case: Case, actor, verb: str, **data) -> CaseEvent:
+def _event(*, case: Case, actor: User | None, verb: str, **data: Any) -> CaseEvent:
     event = CaseEvent.objects.create(
         case=case,
         actor=actor,
@@ -74,7 +96,9 @@ def _event(*, case: Case, actor, verb: str, **data) -> CaseEvent:
     return event
 
 
-def _require_perm(actor, permission: str, message: str = "You may not do that.") -> None:
+def _require_perm(
+    actor: User | None, permission: str, message: str = "You may not do that."
+) -> None:
     """Where every service checks what its actor may do: agency staff need the model
     permission of their role. The system (no actor) may; a partner's own rights are checked
     by the services that partners call (their referral, their organization). Views keep an
@@ -85,11 +109,7 @@ def _require_perm(actor, permission: str, message: str = "You may not do that.")
 
 def _locked_case(case: Case) -> Case:
     """Re-read the case row with a lock: serializes team and partner changes per case."""
-    return Case.objects.select_for_update().get(pk=case.pk)
-
-
-def _actor_name(user) -> str:
-    return display_name(user)
+    return cast(Case, Case.objects.select_for_update().get(pk=case.pk))
 
 
 # Cases -------------------------------------------------------------------------------------
@@ -120,7 +140,9 @@ def next_case_number(year: int | None = None) -> str:
 
 
 @transaction.atomic
-def case_create(*, actor, owner=None, number: str | None = None, **fields) -> Case:
+def case_create(
+    *, actor: User, owner: User | None = None, number: str | None = None, **fields: Any
+) -> Case:
     """Open a new case; its owner joins the Case Team."""
     _require_perm(actor, "cases.add_case", "You may not open cases.")
     unknown = set(fields) - set(CASE_EDITABLE_FIELDS)
@@ -130,7 +152,7 @@ def case_create(*, actor, owner=None, number: str | None = None, **fields) -> Ca
     for attempt in range(5):
         try:
             with transaction.atomic():
-                case = Case.objects.create(
+                case: Case = Case.objects.create(
                     number=number or next_case_number(), owner=owner, **fields
                 )
             break
@@ -145,7 +167,7 @@ def case_create(*, actor, owner=None, number: str | None = None, **fields) -> Ca
 
 
 @transaction.atomic
-def case_update(*, actor, case: Case, **fields) -> Case:
+def case_update(*, actor: User | None, case: Case, **fields: Any) -> Case:
     """Edit the case's fields (not its status)."""
     _require_perm(actor, "cases.change_case", "You may not edit cases.")
     unknown = set(fields) - set(CASE_EDITABLE_FIELDS)
@@ -163,7 +185,7 @@ def case_update(*, actor, case: Case, **fields) -> Case:
     return case
 
 
-def available_transitions(*, user, case: Case) -> list[tuple[str, str]]:
+def available_transitions(*, user: User, case: Case) -> list[tuple[str, str]]:
     """The (name, label) of each transition this user may fire on the case now.
 
     Same rule as django-fsm's own check (the permission globally or on this case), asked in
@@ -176,15 +198,15 @@ def available_transitions(*, user, case: Case) -> list[tuple[str, str]]:
 
     names = {
         t.name
-        for t in case.get_available_status_transitions()
-        if allowed(t.permission) and all(allowed(p) for p in _extra_permissions(t, case))
+        for t in cast("_StatusTransitions", case).get_available_status_transitions()
+        if allowed(cast(str, t.permission)) and all(allowed(p) for p in _extra_permissions(t, case))
     }
     return [
         (name, declared["label"]) for name, declared in CASE_TRANSITIONS.items() if name in names
     ]
 
 
-def _extra_permissions(transition, case: Case) -> list[str]:
+def _extra_permissions(transition: Transition, case: Case) -> list[str]:
     """Permissions a transition takes on top of its own, from this case's status (declared
     on the transition: `custom={"from_third_party": ...}`)."""
     extra = transition.custom.get("from_third_party")
@@ -192,7 +214,7 @@ def _extra_permissions(transition, case: Case) -> list[str]:
 
 
 @transaction.atomic
-def case_transition(*, actor, case: Case, name: str, auto_route: bool = True) -> Case:
+def case_transition(*, actor: User, case: Case, name: str, auto_route: bool = True) -> Case:
     """Fire a status transition by name, checking its permission on the server.
 
     Referring a case with no partner agent on its team asks the Assignment Manager to
@@ -207,7 +229,7 @@ def case_transition(*, actor, case: Case, name: str, auto_route: bool = True) ->
     transition = next(
         (
             t
-            for t in case.get_all_status_transitions()
+            for t in cast("_StatusTransitions", case).get_all_status_transitions()
             if t.name == name and t.source in (case.status, "*")
         ),
         None,
@@ -219,7 +241,10 @@ def case_transition(*, actor, case: Case, name: str, auto_route: bool = True) ->
         or not has_transition_perm(method, actor)
         or not all(actor.has_perm(p) for p in extra)
     ):
-        if not any(t.name == name for t in case.get_available_status_transitions()):
+        if not any(
+            t.name == name
+            for t in cast("_StatusTransitions", case).get_available_status_transitions()
+        ):
             raise ConflictError(f"The case is {case.get_status_display()}.")
         if extra and has_transition_perm(method, actor):
             raise PermissionDenied(
@@ -261,7 +286,9 @@ def case_transition(*, actor, case: Case, name: str, auto_route: bool = True) ->
 # Partners ----------------------------------------------------------------------------------
 
 
-def _partner_add(*, actor, case: Case, partner: PartnerOrganization) -> tuple[CasePartner, bool]:
+def _partner_add(
+    *, actor: User | None, case: Case, partner: PartnerOrganization
+) -> tuple[CasePartner, bool]:
     link = case.case_partners.filter(partner=partner).first()
     if link:
         return link, False
@@ -280,7 +307,7 @@ def _partner_add(*, actor, case: Case, partner: PartnerOrganization) -> tuple[Ca
 
 
 @transaction.atomic
-def partner_add(*, actor, case: Case, partner: PartnerOrganization) -> CasePartner:
+def partner_add(*, actor: User | None, case: Case, partner: PartnerOrganization) -> CasePartner:
     """Associate a predefined partner organization; the first one becomes Primary."""
     _require_perm(actor, "cases.add_casepartner", "You may not add partners.")
     if not partner.active:
@@ -291,7 +318,9 @@ def partner_add(*, actor, case: Case, partner: PartnerOrganization) -> CasePartn
 
 
 @transaction.atomic
-def partner_set_primary(*, actor, case: Case, partner: PartnerOrganization) -> CasePartner:
+def partner_set_primary(
+    *, actor: User | None, case: Case, partner: PartnerOrganization
+) -> CasePartner:
     """Make an associated partner the Primary one; the swap is atomic."""
     _require_perm(actor, "cases.change_casepartner", "You may not change the Primary partner.")
     case = _locked_case(case)
@@ -305,7 +334,7 @@ def partner_set_primary(*, actor, case: Case, partner: PartnerOrganization) -> C
 
 
 @transaction.atomic
-def partner_remove(*, actor, case: Case, partner: PartnerOrganization) -> None:
+def partner_remove(*, actor: User | None, case: Case, partner: PartnerOrganization) -> None:
     """Remove a partner; if it was Primary the oldest remaining partner becomes Primary.
     A partner whose agents are still on the team cannot be removed."""
     _require_perm(actor, "cases.delete_casepartner", "You may not remove partners.")
@@ -359,16 +388,18 @@ def _leave_team(*, member: CaseTeamMember) -> None:
     member.save(update_fields=["is_active"])
     permissions.revoke_partner_agent(user=member.user, case=member.case)
     if member.organization_id:
-        _sync_managers(case=member.case, organization=member.organization)
+        _sync_managers(
+            case=member.case, organization=cast(PartnerOrganization, member.organization)
+        )
 
 
 def referral_due_at(
     *,
     organization: PartnerOrganization,
     hours: int,
-    start=None,
+    start: datetime | None = None,
     calendar: BusinessCalendar | None = None,
-):
+) -> datetime:
     """When `hours` business hours of the organization's calendar (given, or read) have
     passed after `start` (now by default): the due time of a referral."""
     calendar = calendar or BusinessCalendar.for_organization(organization)
@@ -377,16 +408,16 @@ def referral_due_at(
 
 def _open_referral(
     *,
-    actor,
+    actor: User | None,
     case: Case,
     organization: PartnerOrganization,
-    agent_user,
+    agent_user: User | None,
     response_hours: int | None,
-    routing_decision=None,
+    routing_decision: RoutingDecision | None = None,
     replaces: Referral | None = None,
-    due_at=None,
+    due_at: datetime | None = None,
     calendar: BusinessCalendar | None = None,
-    now=None,
+    now: datetime | None = None,
 ) -> Referral:
     """A new pending referral, due after its response window in business hours (the
     organization's default window when none is given), unless `due_at` is given."""
@@ -396,31 +427,34 @@ def _open_referral(
         due_at = referral_due_at(
             organization=organization, hours=hours, start=now, calendar=calendar
         )
-    return Referral(
-        case=case,
-        organization=organization,
-        agent=agent_user,
-        state=State.PENDING,
-        requested_by=actor,
-        requested_at=now,
-        due_at=due_at,
-        response_hours=hours,
-        routing_decision=routing_decision,
-        replaces=replaces,
+    return cast(
+        Referral,
+        Referral(
+            case=case,
+            organization=organization,
+            agent=agent_user,
+            state=State.PENDING,
+            requested_by=actor,
+            requested_at=now,
+            due_at=due_at,
+            response_hours=hours,
+            routing_decision=routing_decision,
+            replaces=replaces,
+        ),
     )
 
 
 @transaction.atomic
 def case_team_add(
     *,
-    actor,
+    actor: User | None,
     case: Case,
-    user,
+    user: User,
     tabs: list[str] | None = None,
     response_hours: int | None = None,
-    event_data: dict | None = None,
+    event_data: dict[str, Any] | None = None,
     replaces: Referral | None = None,
-    due_at=None,
+    due_at: datetime | None = None,
 ) -> CaseTeamMember:
     """Add a user to the Case Team and save.
 
@@ -433,6 +467,7 @@ def case_team_add(
     _require_perm(actor, "cases.add_caseteammember", "You may not change the Case Team.")
     case = _locked_case(case)
     agent = PartnerAgent.objects.select_related("organization").filter(user=user).first()
+    member: CaseTeamMember | None
     if agent is None:
         if not user.is_active:
             raise ValidationError("This user account is not active.")
@@ -492,15 +527,22 @@ def case_team_add(
     return member
 
 
-def _agent_added(*, user, organization: PartnerOrganization, tabs, referral, extra) -> dict:
+def _agent_added(
+    *,
+    user: User,
+    organization: PartnerOrganization,
+    tabs: list[str],
+    referral: Referral,
+    extra: dict[str, Any] | None,
+) -> dict[str, Any]:
     """The TEAM_ADDED event data of a partner agent (one or many at once)."""
     return {
         "user": user.get_username(),
-        "agent": _actor_name(user),
+        "agent": display_name(user),
         "organization": organization.name,
         "tabs": tabs,
         "referral": referral.pk,
-        "due_at": referral.due_at.isoformat(),
+        "due_at": cast(datetime, referral.due_at).isoformat(),
         **(extra or {}),
     }
 
@@ -513,11 +555,13 @@ class TeamAssignment:
     agent: PartnerAgent  # with its user and organization loaded
     tabs: list[str] | None = None
     response_hours: int | None = None
-    event_data: dict | None = None
+    event_data: dict[str, Any] | None = None
 
 
 @transaction.atomic
-def case_team_add_many(*, actor, assignments: Sequence[TeamAssignment]) -> list[CaseTeamMember]:
+def case_team_add_many(
+    *, actor: User | None, assignments: Sequence[TeamAssignment]
+) -> list[CaseTeamMember]:
     """`case_team_add` of a partner agent on many cases at once, with the same effects (the
     pending, unseen referral with its due time; the agent's object permissions; the
     organization's managers; the organization associated, Primary if first; one TEAM_ADDED
@@ -658,7 +702,7 @@ def case_team_add_many(*, actor, assignments: Sequence[TeamAssignment]) -> list[
 
 
 @transaction.atomic
-def case_team_remove(*, actor, case: Case, user) -> None:
+def case_team_remove(*, actor: User | None, case: Case, user: User) -> None:
     """Remove a member. A partner agent's open referral is withdrawn and every object
     permission revoked at once; the row stays as the membership's history."""
     _require_perm(actor, "cases.delete_caseteammember", "You may not change the Case Team.")
@@ -682,10 +726,11 @@ def _locked_referral(referral: Referral) -> Referral:
     """The referral row, locked, after its case row: the lock order of every team change,
     so an answer racing a team change on the same case waits instead of deadlocking."""
     list(Case.objects.select_for_update().filter(pk=referral.case_id).values_list("pk"))
-    return (
+    return cast(
+        Referral,
         Referral.objects.select_for_update(of=("self",))
         .select_related("case", "case__owner", "organization", "agent")
-        .get(pk=referral.pk)
+        .get(pk=referral.pk),
     )
 
 
@@ -712,7 +757,7 @@ def _save(referral: Referral, *fields: str) -> None:
     CaseTeamMember.objects.filter(referral=referral).update(referral_state=referral.state)
 
 
-def _require_partner(actor, referral: Referral) -> None:
+def _require_partner(actor: User, referral: Referral) -> None:
     """Only the referral's own agent, or a partner manager of its organization who works
     the case, answers and works a referral; anyone else gets 403."""
     agent = getattr(actor, "partner_agent", None)
@@ -737,23 +782,30 @@ def _tell_owner(*, referral: Referral, kind: str, text: str) -> None:
 def _who(referral: Referral) -> str:
     if referral.agent is None:
         return referral.organization.name
-    return f"{_actor_name(referral.agent)} ({referral.organization.name})"
+    return f"{display_name(referral.agent)} ({referral.organization.name})"
 
 
 @transaction.atomic
-def referral_accept(*, actor, referral: Referral) -> Referral:
+def referral_accept(*, actor: User, referral: Referral) -> Referral:
     """The partner accepts a pending referral (exactly one of concurrent answers wins)."""
     referral = _locked_referral(referral)
     _require_partner(actor, referral)
     _fire(referral, "accept")
     referral.responded_at = clock.now()
     _save(referral, "responded_at")
-    _event(case=referral.case, actor=actor, verb=CaseEvent.Verb.ACCEPTED, agent=_actor_name(actor))
+    _event(case=referral.case, actor=actor, verb=CaseEvent.Verb.ACCEPTED, agent=display_name(actor))
     notifications.notify_owner(referral=referral, what="accepted")
     return referral
 
 
-def _coded_reason(reason: str, note: str, *, codes, missing: str, unexplained: str) -> None:
+def _coded_reason(
+    reason: str,
+    note: str,
+    *,
+    codes: type[Referral.DeclineReason] | type[Referral.FailReason],
+    missing: str,
+    unexplained: str,
+) -> None:
     """A reason is one of `codes`; "other" needs the note that explains it."""
     if reason not in codes.values:
         raise ValidationError(missing)
@@ -762,7 +814,7 @@ def _coded_reason(reason: str, note: str, *, codes, missing: str, unexplained: s
 
 
 @transaction.atomic
-def referral_decline(*, actor, referral: Referral, reason: str, note: str = "") -> Referral:
+def referral_decline(*, actor: User, referral: Referral, reason: str, note: str = "") -> Referral:
     """The partner declines with a coded reason; the case leaves the agent's My Cases, the
     owner is told (Inbox and email) and the case is routed to the next candidate."""
     _coded_reason(
@@ -785,7 +837,7 @@ def referral_decline(*, actor, referral: Referral, reason: str, note: str = "") 
         case=referral.case,
         actor=actor,
         verb=CaseEvent.Verb.DECLINED,
-        agent=_actor_name(referral.agent) if referral.agent else "",
+        agent=display_name(referral.agent) if referral.agent else "",
         reason=referral.get_reason_display(),
         note=referral.reason_note,
     )
@@ -799,7 +851,7 @@ def referral_decline(*, actor, referral: Referral, reason: str, note: str = "") 
 
 
 @transaction.atomic
-def referral_start(*, actor, referral: Referral) -> Referral:
+def referral_start(*, actor: User, referral: Referral) -> Referral:
     """Work on an accepted referral has begun."""
     referral = _locked_referral(referral)
     _require_partner(actor, referral)
@@ -807,17 +859,22 @@ def referral_start(*, actor, referral: Referral) -> Referral:
     return referral
 
 
-def _start(*, actor, referral: Referral) -> None:
+def _start(*, actor: User, referral: Referral) -> None:
     """Put a locked, accepted referral in progress, with its event."""
     _fire(referral, "start")
     referral.started_at = clock.now()
     _save(referral, "started_at")
-    _event(case=referral.case, actor=actor, verb=CaseEvent.Verb.STARTED, agent=_actor_name(actor))
+    _event(case=referral.case, actor=actor, verb=CaseEvent.Verb.STARTED, agent=display_name(actor))
 
 
 @transaction.atomic
 def referral_waitlist(
-    *, actor, referral: Referral, review_at, position: int | None = None, note: str = ""
+    *,
+    actor: User,
+    referral: Referral,
+    review_at: datetime | None,
+    position: int | None = None,
+    note: str = "",
 ) -> Referral:
     """The partner cannot start yet: on the waitlist until `review_at`, the clock stopped.
     A review date that passes without action makes the referral overdue."""
@@ -836,7 +893,7 @@ def referral_waitlist(
         case=referral.case,
         actor=actor,
         verb=CaseEvent.Verb.WAITLISTED,
-        agent=_actor_name(actor),
+        agent=display_name(actor),
         review_at=review_at.isoformat(),
         position=position,
     )
@@ -844,7 +901,7 @@ def referral_waitlist(
 
 
 @transaction.atomic
-def referral_resume(*, actor, referral: Referral) -> Referral:
+def referral_resume(*, actor: User, referral: Referral) -> Referral:
     """Off the waitlist: the partner works the case."""
     referral = _locked_referral(referral)
     _require_partner(actor, referral)
@@ -852,11 +909,11 @@ def referral_resume(*, actor, referral: Referral) -> Referral:
     referral.review_at = None
     referral.started_at = referral.started_at or clock.now()
     _save(referral, "review_at", "started_at")
-    _event(case=referral.case, actor=actor, verb=CaseEvent.Verb.RESUMED, agent=_actor_name(actor))
+    _event(case=referral.case, actor=actor, verb=CaseEvent.Verb.RESUMED, agent=display_name(actor))
     return referral
 
 
-def contact_attempts(*, referral: Referral):
+def contact_attempts(*, referral: Referral) -> QuerySet[Activity]:
     """The logged attempts to reach the client during this referral: the partner's
     Activities of type call, visit or letter on the case since it was referred."""
     return Activity.objects.filter(
@@ -868,7 +925,7 @@ def contact_attempts(*, referral: Referral):
 
 
 @transaction.atomic
-def referral_complete(*, actor, referral: Referral, outcome: str, note: str) -> Referral:
+def referral_complete(*, actor: User, referral: Referral, outcome: str, note: str) -> Referral:
     """The partner finished the work: an outcome code and a note. "Could not contact the
     client" needs at least three logged contact attempts."""
     if outcome not in Referral.Outcome.values or outcome == Referral.Outcome.NOT_RECORDED:
@@ -895,7 +952,7 @@ def referral_complete(*, actor, referral: Referral, outcome: str, note: str) -> 
         case=referral.case,
         actor=actor,
         verb=CaseEvent.Verb.COMPLETED,
-        agent=_actor_name(actor),
+        agent=display_name(actor),
         outcome=referral.get_outcome_display(),
         note=referral.outcome_note,
     )
@@ -908,7 +965,7 @@ def referral_complete(*, actor, referral: Referral, outcome: str, note: str) -> 
 
 
 @transaction.atomic
-def referral_fail(*, actor, referral: Referral, reason: str, note: str = "") -> Referral:
+def referral_fail(*, actor: User, referral: Referral, reason: str, note: str = "") -> Referral:
     """The partner could not help: a coded reason. The case owner decides what next."""
     _coded_reason(
         reason,
@@ -927,7 +984,7 @@ def referral_fail(*, actor, referral: Referral, reason: str, note: str = "") -> 
         case=referral.case,
         actor=actor,
         verb=CaseEvent.Verb.COULD_NOT_HELP,
-        agent=_actor_name(actor),
+        agent=display_name(actor),
         reason=referral.get_reason_display(),
         note=referral.reason_note,
     )
@@ -940,12 +997,12 @@ def referral_fail(*, actor, referral: Referral, reason: str, note: str = "") -> 
 
 
 @transaction.atomic
-def referral_expire(*, referral: Referral, now=None) -> bool:
+def referral_expire(*, referral: Referral, now: datetime | None = None) -> bool:
     """Expire a pending referral past its due time (idempotent: False if nothing to do).
     Re-routing or escalation is the caller's (the expiry job's) next step."""
     now = now or clock.now()
     referral = _locked_referral(referral)
-    if referral.state != State.PENDING or referral.due_at > now:
+    if referral.state != State.PENDING or cast(datetime, referral.due_at) > now:
         return False
     _fire(referral, "expire")
     referral.completed_at = now
@@ -960,7 +1017,9 @@ def referral_expire(*, referral: Referral, now=None) -> bool:
     return True
 
 
-def _withdraw(*, referral: Referral, reason: str, actor=None, note: str = "") -> None:
+def _withdraw(
+    *, referral: Referral, reason: str, actor: User | None = None, note: str = ""
+) -> None:
     """Withdraw an open referral (case row already locked by the caller)."""
     _fire(referral, "withdraw")
     referral.completed_at = clock.now()
@@ -981,7 +1040,7 @@ def _back_from_owner(*, case_ids: list[int]) -> None:
     Referral.objects.filter(case_id__in=case_ids, with_owner=True).update(with_owner=False)
 
 
-def _end_partner_work(*, actor, case: Case, reason: str) -> None:
+def _end_partner_work(*, actor: User | None, case: Case, reason: str) -> None:
     """Close and Recall: every open referral of the case is withdrawn and every partner
     leaves the team (finished referrals included), their object permissions revoked."""
     open_ = case.referrals.filter(state__in=Referral.OPEN_STATES).select_related(
@@ -1001,7 +1060,7 @@ def _end_partner_work(*, actor, case: Case, reason: str) -> None:
 
 
 @transaction.atomic
-def referral_reassign(*, actor, referral: Referral, to_user) -> CaseTeamMember:
+def referral_reassign(*, actor: User, referral: Referral, to_user: User) -> CaseTeamMember:
     """A partner manager moves an open referral to another agent of the organization.
 
     The old referral is withdrawn ("reassigned") and a new one opened that replaces it.
@@ -1024,7 +1083,7 @@ def referral_reassign(*, actor, referral: Referral, to_user) -> CaseTeamMember:
     if not referral.is_open:
         raise ConflictError("Only an open referral can be reassigned.")
     now = clock.now()
-    keep = referral.state == State.PENDING and referral.due_at > now
+    keep = referral.state == State.PENDING and cast(datetime, referral.due_at) > now
     due_at = referral.due_at if keep else None
     member = _member_of(referral)
     tabs = member.tabs if member is not None else None
@@ -1047,7 +1106,7 @@ def referral_reassign(*, actor, referral: Referral, to_user) -> CaseTeamMember:
         actor=actor,
         verb=CaseEvent.Verb.REASSIGNED,
         from_agent=from_name,
-        to_agent=_actor_name(to_user),
+        to_agent=display_name(to_user),
         kept_deadline=keep,
     )
     return new_member
@@ -1055,7 +1114,11 @@ def referral_reassign(*, actor, referral: Referral, to_user) -> CaseTeamMember:
 
 @transaction.atomic
 def referral_to_organization(
-    *, actor, case: Case, organization: PartnerOrganization, response_hours: int | None = None
+    *,
+    actor: User,
+    case: Case,
+    organization: PartnerOrganization,
+    response_hours: int | None = None,
 ) -> Referral:
     """Refer a Third-Party case to an organization rather than one agent: the referral
     waits, due, in the intake queue of the organization's partner managers, who see the
@@ -1091,13 +1154,13 @@ def referral_to_organization(
         verb=CaseEvent.Verb.REFERRED,
         organization=organization.name,
         referral=referral.pk,
-        due_at=referral.due_at.isoformat(),
+        due_at=cast(datetime, referral.due_at).isoformat(),
     )
     return referral
 
 
 @transaction.atomic
-def referral_assign(*, actor, referral: Referral, to_user) -> CaseTeamMember:
+def referral_assign(*, actor: User, referral: Referral, to_user: User) -> CaseTeamMember:
     """A partner manager assigns a referral of the intake queue to one of the
     organization's agents: the agent joins the Case Team and the referral, still due at
     the same time, is theirs to answer."""
@@ -1129,7 +1192,7 @@ def referral_assign(*, actor, referral: Referral, to_user) -> CaseTeamMember:
 
 
 @transaction.atomic
-def case_mark_seen(*, user, case: Case, clear_new: bool = True) -> None:
+def case_mark_seen(*, user: User, case: Case, clear_new: bool = True) -> None:
     """A partner opened the case: clear the New asterisk (first open) and record the view.
 
     A caller that already knows there is no asterisk of this user to clear (seen before,
@@ -1149,7 +1212,7 @@ def case_mark_seen(*, user, case: Case, clear_new: bool = True) -> None:
 # Records -----------------------------------------------------------------------------------
 
 
-def _partner_records_work(*, actor, case: Case) -> None:
+def _partner_records_work(*, actor: User, case: Case) -> None:
     """A partner records work only on an open Third-Party case whose referral (their own,
     or for a partner manager one of the organization's) is accepted or in progress; the
     first record on an accepted referral puts it in progress. Raises ValidationError with
@@ -1186,11 +1249,13 @@ def next_service_request_number() -> str:
 
 
 @transaction.atomic
-def record_add(*, actor, case: Case, kind: str, shared_with_partners: bool = False, **fields):
+def record_add(
+    *, actor: User, case: Case, kind: str, shared_with_partners: bool = False, **fields: Any
+) -> Activity | ServiceRequest | Note:
     """Add an Activity, Service Request or Note. A partner agent's record is always shared
     with the agency and with partners; the partner cannot choose otherwise."""
     declared = KINDS[kind]
-    model = declared.model
+    model = cast("type[Activity | ServiceRequest | Note]", declared.model)
     if kind == "attachments":
         raise TypeError("Use attachment_add for files.")
     unknown = set(fields) - set(declared.fields)
@@ -1225,7 +1290,7 @@ def record_add(*, actor, case: Case, kind: str, shared_with_partners: bool = Fal
 
 
 @transaction.atomic
-def record_update(*, actor, record, **fields):
+def record_update(*, actor: User, record: CaseRecord, **fields: Any) -> CaseRecord:
     """Update a record's fields (a partner may update shared service requests)."""
     declared = kind_of(record)
     allowed = set(declared.fields) | (set() if is_partner_user(actor) else {"shared_with_partners"})
@@ -1254,7 +1319,7 @@ def record_update(*, actor, record, **fields):
     return record
 
 
-ALLOWED_UPLOADS = {
+ALLOWED_UPLOADS: dict[str, tuple[str, Callable[[bytes], bool]]] = {
     # extension: (content type, magic-number check)
     ".pdf": ("application/pdf", lambda head: head.startswith(b"%PDF-")),
     ".png": ("image/png", lambda head: head.startswith(b"\x89PNG\r\n\x1a\n")),
@@ -1268,7 +1333,7 @@ ALLOWED_UPLOADS = {
 }
 
 
-def validate_upload(upload) -> tuple[str, str]:
+def validate_upload(upload: File[bytes]) -> tuple[str, str]:
     """Check size, extension and that the content matches it; return (safe name, type)."""
     name = (upload.name or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
     extension = ("." + name.rsplit(".", 1)[-1].lower()) if "." in name else ""
@@ -1291,7 +1356,12 @@ def validate_upload(upload) -> tuple[str, str]:
 
 @transaction.atomic
 def attachment_add(
-    *, actor, case: Case, upload, description: str = "", shared_with_partners: bool = False
+    *,
+    actor: User,
+    case: Case,
+    upload: File[bytes],
+    description: str = "",
+    shared_with_partners: bool = False,
 ) -> Attachment:
     """Store an uploaded file under a generated name in private storage and record it.
     If anything fails the transaction rolls back and the stored file is removed."""
@@ -1350,7 +1420,7 @@ def attachment_add(
     return attachment
 
 
-def attachment_downloaded(*, actor, attachment: Attachment) -> None:
+def attachment_downloaded(*, actor: User, attachment: Attachment) -> None:
     """Record a download in the case trail."""
     _event(
         case=attachment.case,

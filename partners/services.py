@@ -1,9 +1,10 @@
 """Writes for the partner directory."""
 
 from datetime import date
+from typing import cast
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -23,7 +24,7 @@ CALENDAR_FIELDS = (
 def organization_managers_group(organization: PartnerOrganization) -> Group:
     """The group that holds an organization's object grants for its partner managers."""
     if organization.managers_group_id:
-        return organization.managers_group
+        return cast(Group, organization.managers_group)
     group, _ = Group.objects.get_or_create(
         name=f"Partner managers of organization {organization.pk}"
     )
@@ -35,7 +36,7 @@ def organization_managers_group(organization: PartnerOrganization) -> Group:
 @transaction.atomic
 def partner_agent_save(
     *,
-    user,
+    user: User,
     organization: PartnerOrganization,
     role: str = PartnerAgent.Role.AGENT,
     languages: list[str] | None = None,

@@ -11,10 +11,9 @@ import functools
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import (
@@ -37,6 +36,14 @@ from cases import selectors
 from cases.models import Case, CaseTeamMember, Program, Referral
 from casesite.links import pk_url
 from partners.models import PartnerAgent
+
+from . import my_cases_sql
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.models import Field, OrderBy
+    from django.db.models.sql.compiler import SQLCompiler
 
 PER_PAGE = 25
 # Referral states a case on My Cases can be in (declined, expired and withdrawn ones leave).
@@ -91,22 +98,31 @@ class ProgramChoices(Expression):
 
     output_field = TextField()
 
-    def _sql(self, connection, aggregate: str, pair: str):
+    def _sql(
+        self, connection: "BaseDatabaseWrapper", aggregate: str, pair: str
+    ) -> tuple[str, list[Any]]:
         quote = connection.ops.quote_name
-        pk, code, name = (quote(Program._meta.get_field(f).column) for f in ("id", "code", "name"))
+        pk, code, name = (
+            quote(cast(str, cast("Field[Any, Any]", Program._meta.get_field(f)).column))
+            for f in ("id", "code", "name")
+        )
         table = quote(Program._meta.db_table)
         # The model's own quoted identifiers; no input reaches this SQL.
         sql = f"(SELECT {aggregate}({pair}({pk}, {code}, {name})) FROM {table})"  # noqa: S608  # nosec B608
         return sql, []
 
-    def as_sql(self, compiler, connection):
+    def as_sql(  # type: ignore[override]  # Django takes list params; the stubs say tuple
+        self, compiler: "SQLCompiler", connection: "BaseDatabaseWrapper"
+    ) -> tuple[str, list[Any]]:
         return self._sql(connection, "JSON_GROUP_ARRAY", "JSON_ARRAY")
 
-    def as_postgresql(self, compiler, connection):
+    def as_postgresql(
+        self, compiler: "SQLCompiler", connection: "BaseDatabaseWrapper"
+    ) -> tuple[str, list[Any]]:
         return self._sql(connection, "JSONB_AGG", "JSONB_BUILD_ARRAY")
 
 
-def _count(queryset: QuerySet) -> Subquery:
+def _count(queryset: QuerySet[CaseTeamMember]) -> Subquery:
     """COUNT(*) of `queryset` as a scalar subquery (not correlated: evaluated once)."""
     # COUNT(*), not COUNT(id): no column to read, so PostgreSQL counts with an index-only
     # scan of the partial index (caseteam_mycases, caseteam_new) instead of visiting rows.
@@ -118,21 +134,21 @@ def _count(queryset: QuerySet) -> Subquery:
     return Subquery(counted, output_field=IntegerField())
 
 
-def program_choices(value: str | list | None) -> list[list]:
+def program_choices(value: str | list[list[Any]] | None) -> list[list[Any]]:
     """The programs of a `ProgramChoices` column: [[id, code, name], ...] (a driver that
     decodes JSON itself hands over the list)."""
     if isinstance(value, str):
-        return json.loads(value)
+        return cast("list[list[Any]]", json.loads(value))
     return value or []
 
 
-def new_memberships(*, user) -> QuerySet[CaseTeamMember]:
+def new_memberships(*, user: "User") -> QuerySet[CaseTeamMember]:
     """The rows of My Cases that carry the New asterisk: assignments not opened yet by
     their agent (for a partner manager, by the agent of each row)."""
     return selectors.memberships_for_partner(user=user).filter(seen_at__isnull=True)
 
 
-def my_cases_version(*, user) -> str:
+def my_cases_version(*, user: "User") -> str:
     """What the unfiltered My Cases of a partner user looks like, in two small counts (its
     cases and its New ones): the live probe compares it with the page's to answer 204 when
     nothing changed. A referral added, answered elsewhere, withdrawn, expired or reassigned
@@ -144,7 +160,7 @@ def my_cases_version(*, user) -> str:
     return f"{row['total']}-{row['new']}"
 
 
-def new_case_count(*, user) -> Subquery:
+def new_case_count(*, user: "User") -> Subquery:
     """The navigation's New count, as an expression to annotate a page's query with."""
     return _count(new_memberships(user=user))
 
@@ -185,34 +201,42 @@ class MyCasesRow(TypedDict):
     url: str
 
 
-def _rows(values: list[tuple], *, programs: dict[int, str], manager: bool) -> list[MyCasesRow]:
+def _rows(
+    values: list[dict[str, Any]], *, programs: dict[int, str], manager: bool
+) -> list[MyCasesRow]:
     case_url = pk_url("portal:case")
-    months = {}  # the month abbreviations (translated), as `date:"M"` prints them
-    rows = []
-    for case_id, number, name, program_id, status, state, added_at, seen_at, *more in values:
-        first, last, username = more[:3] if manager else ("", "", "")
-        local = timezone.localtime(added_at)
+    months: dict[int, str] = {}  # the month abbreviations (translated), as `date:"M"` prints them
+    rows: list[MyCasesRow] = []
+    for row in values:
+        case_id, status, state = row["case_id"], row["case__status"], row["referral_state"]
+        local = timezone.localtime(row["added_at"])
         month = months.get(local.month) or months.setdefault(
             local.month, str(MONTHS_3[local.month]).title()
         )
         rows.append(
             {
                 "case_id": case_id,
-                "number": number,
-                "name": name,
-                "program": programs.get(program_id, ""),
+                "number": row["case__number"],
+                "name": row["case__name"],
+                "program": programs.get(row["case__program_id"], ""),
                 "status": _STATUS_LABELS.get(status, status),
                 "referral_state": state,
                 "referral_label": _REFERRAL_LABELS.get(state, state),
                 "assigned_at": local,
                 "assigned_iso": local.isoformat(),
                 "assigned_on": f"{month} {local.day}, {local.year}",
-                "is_new": seen_at is None,
-                "agent": (f"{first} {last}".strip() or username) if manager else "",
+                "is_new": row["seen_at"] is None,
+                "agent": _agent_name(row) if manager else "",
                 "url": case_url(case_id),
             }
         )
     return rows
+
+
+def _agent_name(row: dict[str, Any]) -> str:
+    """The agent's display name (accounts.people.display_name) from a manager's row."""
+    full = f"{row['user__first_name']} {row['user__last_name']}".strip()
+    return full or str(row["user__username"])
 
 
 @dataclass
@@ -222,7 +246,7 @@ class MyCasesPage:
     new_count: int
     program_choices: list[tuple[str, str]]
     number: int
-    paginator: Paginator = field(repr=False)
+    paginator: "Paginator[int]" = field(repr=False)
 
     @property
     def start(self) -> int:
@@ -233,7 +257,7 @@ class MyCasesPage:
         return self.start + len(self.rows) - 1 if self.rows else 0
 
 
-def _ordering(sort: str) -> list:
+def _ordering(sort: str) -> "list[OrderBy]":
     if sort.removeprefix("-") not in MY_CASES_SORTS:
         sort = DEFAULT_SORT
     names = MY_CASES_SORTS[sort.removeprefix("-")]
@@ -254,7 +278,7 @@ def _ordering(sort: str) -> list:
     return [*ordering, F("added_at").desc(), F("pk").desc()]
 
 
-def my_cases_page(*, user, filters: MyCasesFilters) -> MyCasesPage:
+def my_cases_page(*, user: "User", filters: MyCasesFilters) -> MyCasesPage:
     """One page of My Cases for a partner user, in one query.
 
     Rows come from `memberships_for_partner` (the user's active case team memberships; a
@@ -264,14 +288,15 @@ def my_cases_page(*, user, filters: MyCasesFilters) -> MyCasesPage:
     cases (filters that match nothing, a page past the end) costs one more query."""
     agent = selectors.partner_agent_of(user)
     manager = agent is not None and agent.is_manager
+    querysets: list[QuerySet[CaseTeamMember]]
     querysets = []  # (scope, matching), built when the ORM is needed
 
-    def orm() -> tuple[QuerySet, QuerySet]:
+    def orm() -> tuple[QuerySet[CaseTeamMember], QuerySet[CaseTeamMember]]:
         if not querysets:
             querysets.extend(_page_querysets(user=user, filters=filters))
         return querysets[0], querysets[1]
 
-    def fetch(number: int) -> list[tuple]:
+    def fetch(number: int) -> list[dict[str, Any]]:
         rows = _fetch_compiled(user=user, agent=agent, filters=filters, number=number)
         if rows is None:
             scope, matching = orm()
@@ -283,8 +308,9 @@ def my_cases_page(*, user, filters: MyCasesFilters) -> MyCasesPage:
     number = max(filters.page, 1)
     rows = fetch(number)
     if rows:
-        total, new_count, choices = rows[0][-3:]
-        choices = program_choices(choices)
+        first = rows[0]
+        total, new_count = first["page_total"], first["page_new_count"]
+        choices = program_choices(first["page_program_choices"])
     elif number == 1 and not filters.narrowing:
         # Nothing assigned at all: no filter to offer, nothing new.
         total, new_count, choices = 0, 0, []
@@ -306,7 +332,9 @@ def my_cases_page(*, user, filters: MyCasesFilters) -> MyCasesPage:
     )
 
 
-def _page_querysets(*, user, filters: MyCasesFilters) -> tuple[QuerySet, QuerySet]:
+def _page_querysets(
+    *, user: "User", filters: MyCasesFilters
+) -> tuple[QuerySet[CaseTeamMember], QuerySet[CaseTeamMember]]:
     """(every row the user may list, the rows the filters keep)."""
     scope = selectors.memberships_for_partner(user=user)
     matching = scope
@@ -323,101 +351,84 @@ def _page_querysets(*, user, filters: MyCasesFilters) -> tuple[QuerySet, QuerySe
     return scope, matching
 
 
-def _page_query(*, scope, matching, sort: str, number: int, manager: bool) -> QuerySet:
-    """One page of rows as tuples: `_ROW_FIELDS` (and `_AGENT_FIELDS` for a manager), then
+def _page_query(
+    *,
+    scope: QuerySet[CaseTeamMember],
+    matching: QuerySet[CaseTeamMember],
+    sort: str,
+    number: int,
+    manager: bool,
+) -> QuerySet[CaseTeamMember, dict[str, Any]]:
+    """One page of rows as dicts: `_ROW_FIELDS` (and `_AGENT_FIELDS` for a manager), and
     the filtered total, the New count and the program choices."""
     fields = (*_ROW_FIELDS, *_AGENT_FIELDS) if manager else _ROW_FIELDS
     offset = (number - 1) * PER_PAGE
-    return (
+    page = (
         matching.annotate(
             page_total=_count(matching),
             page_new_count=_count(scope.filter(seen_at__isnull=True)),
             page_program_choices=ProgramChoices(),
         )
         .order_by(*_ordering(sort))
-        .values_list(*fields, "page_total", "page_new_count", "page_program_choices")[
+        .values(*fields, "page_total", "page_new_count", "page_program_choices")[
             offset : offset + PER_PAGE
         ]
     )
+    # values() over annotations: the plugin cannot name the row type.
+    return cast("QuerySet[CaseTeamMember, dict[str, Any]]", page)
 
 
-# Compiled page statements -------------------------------------------------------------------
-# Building and compiling the page query took two thirds of My Cases' time in the selector,
-# yet its SQL depends only on the page's shape (an agent's or a manager's list, which
-# filters, the sort, the page number), never on the values. So on PostgreSQL each shape is
-# built once, by the same code, for a stand-in user with stand-in filter values, and each
-# request puts its own values in place of the stand-ins. The rows are what the ORM returns
-# there (PostgreSQL needs no converter for these columns; tests compare both paths). A
-# free-text search, whose LIKE pattern the ORM prepares, takes the ORM every time.
-
-_SCOPE = -7_777_777_777_777  # the user's (a manager's: the organization's) id
-_STATE = "\x00referral-state"
-_PROGRAM = "\x00program-code"
+# Compiled page statements (portal/my_cases_sql.py) ------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Statement:
-    sql: str
-    params: tuple  # constants, and the stand-ins where the request's values go
-
-
-def _fetch_compiled(*, user, agent, filters: MyCasesFilters, number: int) -> list[tuple] | None:
+def _fetch_compiled(
+    *, user: "User", agent: PartnerAgent | None, filters: MyCasesFilters, number: int
+) -> list[dict[str, Any]] | None:
     """The page's rows through its compiled statement; None where the ORM must do it."""
     if connection.vendor != "postgresql" or agent is None or not user.is_active:
         return None
     if filters.query or not settings.MY_CASES_COMPILED_SQL:
         return None
+    sort = filters.sort if filters.sort.removeprefix("-") in MY_CASES_SORTS else DEFAULT_SORT
     statement = _statement(
         manager=agent.is_manager,
         new_only=filters.new_only,
         state=bool(filters.referral_state),
         program=bool(filters.program),
-        sort=filters.sort,
+        sort=sort,
         number=number,
     )
     if statement is None:
         return None
-    values = {
-        _SCOPE: agent.organization_id if agent.is_manager else user.pk,
-        _STATE: filters.referral_state,
-        _PROGRAM: filters.program,
-    }
-    params = [values[p] if _is_standin(p) else p for p in statement.params]
-    with connection.cursor() as cursor:
-        cursor.execute(statement.sql, params)
-        return cursor.fetchall()
-
-
-def _is_standin(value) -> bool:
-    return type(value) in (int, str) and value in (_SCOPE, _STATE, _PROGRAM)
+    return my_cases_sql.fetch_rows(
+        statement,
+        scope=agent.organization_id if agent.is_manager else user.pk,
+        state=filters.referral_state,
+        program=filters.program,
+    )
 
 
 @functools.lru_cache(maxsize=512)
-def _statement(*, manager, new_only, state, program, sort, number) -> _Statement | None:
-    """The page query of one shape, compiled for stand-ins (None if the compiled query
-    does not carry each stand-in as a parameter of its own: then the ORM does the work)."""
-    standin = get_user_model()(pk=_SCOPE, is_active=True)
-    role = PartnerAgent.Role.MANAGER if manager else PartnerAgent.Role.AGENT
-    standin.partner_agent = PartnerAgent(user=standin, organization_id=_SCOPE, role=role)
+def _statement(
+    *, manager: bool, new_only: bool, state: bool, program: bool, sort: str, number: int
+) -> my_cases_sql.Statement | None:
+    """The page query of one shape, built by the ORM path's own code for the stand-ins and
+    compiled (None: the ORM does this shape's work)."""
     filters = MyCasesFilters(
         new_only=new_only,
-        referral_state=_STATE if state else "",
-        program=_PROGRAM if program else "",
+        referral_state=my_cases_sql.STATE if state else "",
+        program=my_cases_sql.PROGRAM if program else "",
         sort=sort,
     )
+    standin = my_cases_sql.standin_user(manager=manager)
     scope, matching = _page_querysets(user=standin, filters=filters)
     query = _page_query(scope=scope, matching=matching, sort=sort, number=number, manager=manager)
-    sql, params = query.query.sql_with_params()
-    inline = (str(_SCOPE), _STATE, _PROGRAM)
-    if any(text in sql for text in inline):
-        return None
-    for param in params:
-        if not _is_standin(param) and any(text in str(param) for text in inline):
-            return None
-    return _Statement(sql=sql, params=tuple(params))
+    return my_cases_sql.compile_rows(query)
 
 
-def _page_facts(*, user, matching, scope) -> tuple[int, int, list]:
+def _page_facts(
+    *, user: "User", matching: QuerySet[CaseTeamMember], scope: QuerySet[CaseTeamMember]
+) -> tuple[int, int, list[list[Any]]]:
     """Total, New count and program choices in one query, for a page that came back empty:
     the same subqueries, hung on the user's own partner profile row (always there)."""
     facts = (
@@ -470,19 +481,20 @@ def intake_queue(*, agent: PartnerAgent) -> QuerySet[Referral]:
     """The referrals waiting in a partner manager's organization's intake queue (referred
     to the organization, no agent yet), due first. Nobody else has an intake queue."""
     if agent is None or not agent.is_manager or not agent.user.is_active:
-        return Referral.objects.none()
-    return (
+        return cast("QuerySet[Referral]", Referral.objects.none())
+    return cast(
+        "QuerySet[Referral]",
         Referral.objects.filter(
             organization_id=agent.organization_id, agent__isnull=True, state=Referral.State.PENDING
         )
         .select_related("case", "case__program", "organization")
         .prefetch_related("organization__closures")
         .defer(*(f"case__{name}" for name in Case.INTERNAL_FIELDS))
-        .order_by("due_at", "pk")
+        .order_by("due_at", "pk"),
     )
 
 
-def intake_referral_or_404(*, agent: PartnerAgent, pk) -> Referral:
+def intake_referral_or_404(*, agent: PartnerAgent, pk: int) -> Referral:
     referral = intake_queue(agent=agent).filter(pk=pk).first()
     if referral is None:
         raise Http404

@@ -3,7 +3,9 @@ a case, and the dry run. Routing rules and decisions are agency data: the views 
 these are limited to users with `cases.route_case` (decisions also to agency staff on the
 case page, through the case they already see)."""
 
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
+from typing import cast
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
@@ -40,7 +42,7 @@ def ruleset(*, rules: QuerySet[AssignmentRule] | None = None) -> RuleSet:
     """The active rules (or `rules`) with their pools' ids: three queries."""
     if rules is None:
         rules = AssignmentRule.objects.filter(active=True)
-    rules = list(
+    loaded = list(
         rules.select_related("program")
         .prefetch_related(
             Prefetch("organizations", queryset=PartnerOrganization.objects.only("pk")),
@@ -49,13 +51,13 @@ def ruleset(*, rules: QuerySet[AssignmentRule] | None = None) -> RuleSet:
         .order_by("order", "pk")
     )
     return RuleSet(
-        rules=rules,
-        org_ids={r.pk: frozenset(o.pk for o in r.organizations.all()) for r in rules},
-        agent_ids={r.pk: frozenset(a.pk for a in r.agents.all()) for r in rules},
+        rules=loaded,
+        org_ids={r.pk: frozenset(o.pk for o in r.organizations.all()) for r in loaded},
+        agent_ids={r.pk: frozenset(a.pk for a in r.agents.all()) for r in loaded},
     )
 
 
-def open_referral_counts(*, user_ids) -> dict[int, int]:
+def open_referral_counts(*, user_ids: Iterable[int]) -> dict[int, int]:
     """Open referrals (active, pending or accepted) per user: one aggregate query."""
     rows = (
         CaseTeamMember.objects.filter(
@@ -69,7 +71,7 @@ def open_referral_counts(*, user_ids) -> dict[int, int]:
     return dict(rows)
 
 
-def case_partner_history(*, case_ids) -> dict[int, dict[int, tuple[str, bool]]]:
+def case_partner_history(*, case_ids: Collection[int]) -> dict[int, dict[int, tuple[str, bool]]]:
     """Partner agents the cases were referred to: {case id: {user id: (state, on the team
     now)}}. An agent who ever declined or let a referral of the case expire is excluded
     from routing it again, whatever came after, so those states win over the latest."""
@@ -112,8 +114,9 @@ def unassigned_cases() -> QuerySet[Case]:
     on_team = CaseTeamMember.objects.filter(
         case=OuterRef("pk"), is_active=True, role=CaseTeamMember.Role.PARTNER_AGENT
     )
-    return (
-        Case.objects.filter(status=Case.Status.THIRD_PARTY).filter(~Exists(on_team)).order_by("pk")
+    return cast(
+        "QuerySet[Case]",
+        Case.objects.filter(status=Case.Status.THIRD_PARTY).filter(~Exists(on_team)).order_by("pk"),
     )
 
 

@@ -10,8 +10,11 @@ assignment itself is `services.case_team_add`, the same service as a manual assi
 
 import logging
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import zip_longest
+from typing import TYPE_CHECKING, Any, cast
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
@@ -33,6 +36,14 @@ from ..models import (
 )
 from . import engine, selectors
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from django.db.models import Model, QuerySet
+
+    from partners.models import PartnerOrganization
+
+    from ..models import CaseTeamMember
+
 logger = logging.getLogger(__name__)
 
 Outcome = RoutingDecision.Outcome
@@ -45,23 +56,20 @@ class NotRoutable(Exception):
     """The case is not (any more) an unassigned Third-Party case."""
 
 
-def _require_route_permission(actor) -> None:
+def _require_route_permission(actor: "User | None") -> None:
     if actor is not None and not actor.has_perm(ROUTE_PERMISSION):
         raise PermissionDenied("You may not route cases.")
-
-
-def _name(user) -> str:
-    return display_name(user)
 
 
 def _lock_case(case_pk: int, *, skip_locked: bool = False) -> Case | None:
     """The case row, locked (None if another router holds it and `skip_locked`)."""
     skip = skip_locked and connection.features.has_select_for_update_skip_locked
-    return (
+    return cast(
+        "Case | None",
         Case.objects.select_for_update(skip_locked=skip, of=("self",))
         .select_related("program", "owner")
         .filter(pk=case_pk)
-        .first()
+        .first(),
     )
 
 
@@ -81,10 +89,12 @@ class LockedPools:
 
     def assigned(self, plan: engine.Plan) -> None:
         """Count an assignment just made."""
-        user_id = plan.winner.agent.user_id
+        user_id = cast(engine.Candidate, plan.winner).agent.user_id
         self.open_counts[user_id] = self.open_counts.get(user_id, 0) + 1
-        if plan.rule.strategy == AssignmentRule.Strategy.ROUND_ROBIN:
-            self.cursors[plan.rule.pk] = plan.winner.agent.pk
+        if cast(AssignmentRule, plan.rule).strategy == AssignmentRule.Strategy.ROUND_ROBIN:
+            self.cursors[cast(AssignmentRule, plan.rule).pk] = cast(
+                engine.Candidate, plan.winner
+            ).agent.pk
 
 
 def _lock_pools(*, rules: selectors.RuleSet, matching: list[AssignmentRule]) -> LockedPools:
@@ -147,9 +157,11 @@ def _plan_locked(
     return _plan(case=case, matching=matching, locked=locked, history=history)
 
 
-def _decision(*, actor, case: Case, trigger: str, plan: engine.Plan, **overrides):
+def _decision(
+    *, actor: "User | None", case: Case, trigger: str, plan: engine.Plan, **overrides: Any
+) -> RoutingDecision:
     rule = plan.rule
-    fields = {
+    fields: dict[str, Any] = {
         "case": case,
         "rule": rule,
         "rule_name": rule.name if rule else "",
@@ -164,40 +176,46 @@ def _decision(*, actor, case: Case, trigger: str, plan: engine.Plan, **overrides
     return RoutingDecision(**fields)
 
 
-def _record(*, actor, case: Case, trigger: str, plan: engine.Plan, **overrides):
+def _record(
+    *, actor: "User | None", case: Case, trigger: str, plan: engine.Plan, **overrides: Any
+) -> RoutingDecision:
     decision = _decision(actor=actor, case=case, trigger=trigger, plan=plan, **overrides)
     decision.save()
     return decision
 
 
-def _routed_event(*, actor, decision: RoutingDecision, plan: engine.Plan) -> CaseEvent:
+def _routed_event(
+    *, actor: "User | None", decision: RoutingDecision, plan: engine.Plan
+) -> CaseEvent:
     return CaseEvent(
         case=decision.case,
         actor=actor,
         verb=CaseEvent.Verb.ROUTED,
         data={
-            "rule": plan.rule.name,
-            "agent": plan.winner.name,
-            "organization": plan.winner.agent.organization.name,
+            "rule": cast(AssignmentRule, plan.rule).name,
+            "agent": cast(engine.Candidate, plan.winner).name,
+            "organization": cast(engine.Candidate, plan.winner).agent.organization.name,
             "explanation": plan.explanation,
             "decision": decision.pk,
         },
     )
 
 
-def _assign(*, actor, case: Case, plan: engine.Plan, replaces: Referral | None = None):
+def _assign(
+    *, actor: "User | None", case: Case, plan: engine.Plan, replaces: Referral | None = None
+) -> "CaseTeamMember":
     """The assignment itself: the same service as adding an agent by hand."""
     return services.case_team_add(
         actor=actor,
         case=case,
-        user=plan.winner.agent.user,
-        response_hours=plan.rule.response_window_hours,
-        event_data={"routed": True, "rule": plan.rule.name},
+        user=cast(engine.Candidate, plan.winner).agent.user,
+        response_hours=cast(AssignmentRule, plan.rule).response_window_hours,
+        event_data={"routed": True, "rule": cast(AssignmentRule, plan.rule).name},
         replaces=replaces,
     )
 
 
-def _link_decision(decision: RoutingDecision, *, pairs) -> None:
+def _link_decision(decision: RoutingDecision, *, pairs: list[tuple[int, int]]) -> None:
     """The new pending referrals of (case id, agent user id) pairs name the decision that
     made them."""
     for case_id, user_id in pairs:
@@ -207,25 +225,30 @@ def _link_decision(decision: RoutingDecision, *, pairs) -> None:
 
 
 def _apply(
-    *, actor, case: Case, trigger: str, plan: engine.Plan, replaces: Referral | None = None
+    *,
+    actor: "User | None",
+    case: Case,
+    trigger: str,
+    plan: engine.Plan,
+    replaces: Referral | None = None,
 ) -> RoutingDecision:
     """Carry out a plan on a locked case and record the decision."""
     if plan.outcome != Outcome.ASSIGNED:
         return _record(actor=actor, case=case, trigger=trigger, plan=plan)
     _assign(actor=actor, case=case, plan=plan, replaces=replaces)
-    if plan.rule.strategy == AssignmentRule.Strategy.ROUND_ROBIN:
-        AssignmentRule.objects.filter(pk=plan.rule.pk).update(
-            round_robin_cursor=plan.winner.agent.pk
+    if cast(AssignmentRule, plan.rule).strategy == AssignmentRule.Strategy.ROUND_ROBIN:
+        AssignmentRule.objects.filter(pk=cast(AssignmentRule, plan.rule).pk).update(
+            round_robin_cursor=cast(engine.Candidate, plan.winner).agent.pk
         )
     decision = _record(actor=actor, case=case, trigger=trigger, plan=plan)
-    _link_decision(decision, pairs=[(case.pk, plan.winner.agent.user_id)])
-    _routed_event(actor=actor, decision=decision, plan=plan).save()
+    _link_decision(decision, pairs=[(case.pk, cast(engine.Candidate, plan.winner).agent.user_id)])
+    cast("Model", _routed_event(actor=actor, decision=decision, plan=plan)).save()
     return decision
 
 
 def _escalate(
     *,
-    actor,
+    actor: "User | None",
     case: Case,
     trigger: str,
     reason: str,
@@ -249,7 +272,7 @@ def _escalate(
         case=case,
         actor=actor,
         verb=CaseEvent.Verb.ESCALATED,
-        data={"owner": _name(case.owner), "reason": reason, "decision": decision.pk},
+        data={"owner": display_name(case.owner), "reason": reason, "decision": decision.pk},
     )
     inbox.inbox_item_add(
         user=case.owner, case=case, kind=InboxItem.Kind.ESCALATED, text=reason[:300]
@@ -261,7 +284,12 @@ def _escalate(
 
 
 def _route(
-    *, actor, case_pk: int, trigger: str, rules: selectors.RuleSet, skip_locked: bool = False
+    *,
+    actor: "User | None",
+    case_pk: int,
+    trigger: str,
+    rules: selectors.RuleSet,
+    skip_locked: bool = False,
 ) -> RoutingDecision | None:
     with transaction.atomic():
         case = _lock_case(case_pk, skip_locked=skip_locked)
@@ -279,14 +307,17 @@ def _route(
 # Entry points ------------------------------------------------------------------------------
 
 
-def case_route(*, actor, case: Case) -> RoutingDecision:
+def case_route(*, actor: "User | None", case: Case) -> RoutingDecision:
     """Route Automatically on one case. Raises PermissionDenied without
     `cases.route_case`, NotRoutable unless it is an unassigned Third-Party case."""
     _require_route_permission(actor)
-    return _route(actor=actor, case_pk=case.pk, trigger=Trigger.MANUAL, rules=selectors.ruleset())
+    return cast(
+        RoutingDecision,
+        _route(actor=actor, case_pk=case.pk, trigger=Trigger.MANUAL, rules=selectors.ruleset()),
+    )
 
 
-def route_after_refer(*, case: Case, actor) -> None:
+def route_after_refer(*, case: Case, actor: "User | None") -> None:
     """Hook run by `case_transition` after "refer" when no partner agent is on the team.
     The case row is already locked by that transaction. A routing failure must not undo
     the referral, so it runs in a savepoint and is logged."""
@@ -295,7 +326,7 @@ def route_after_refer(*, case: Case, actor) -> None:
         return  # the Assignment Manager has no active rule: nothing to decide
     try:
         with transaction.atomic():
-            locked = _lock_case(case.pk)
+            locked = cast(Case, _lock_case(case.pk))
             plan = _plan_locked(case=locked, rules=rules, history=_history(locked))
             _apply(actor=actor, case=locked, trigger=Trigger.REFERRAL, plan=plan)
     except Exception:
@@ -306,8 +337,12 @@ BULK_CHUNK = 25
 
 
 def cases_route_unassigned(
-    *, actor, limit: int | None = None, cases=None, chunk_size: int = BULK_CHUNK
-) -> Counter:
+    *,
+    actor: "User | None",
+    limit: int | None = None,
+    cases: "QuerySet[Case] | None" = None,
+    chunk_size: int = BULK_CHUNK,
+) -> Counter[str]:
     """Route every unassigned Third-Party case, oldest first. `cases` narrows the queue
     (a Case queryset). Returns counts by outcome.
 
@@ -324,13 +359,15 @@ def cases_route_unassigned(
     if cases is not None:
         queue = queue.filter(pk__in=cases.values("pk"))
     rows = queue.values_list("pk", "program_id", "region", "language", "priority")
-    counts: Counter = Counter()
+    counts: Counter[str] = Counter()
     for chunk in _chunks_by_rule(list(rows[:limit] if limit else rows), rules, chunk_size):
         counts.update(_route_chunk(actor=actor, case_pks=chunk, rules=rules))
     return counts
 
 
-def _chunks_by_rule(rows, rules: selectors.RuleSet, size: int) -> list[list[int]]:
+def _chunks_by_rule(
+    rows: list[tuple[int, int, str, str, str]], rules: selectors.RuleSet, size: int
+) -> list[list[int]]:
     """Case ids grouped by the first rule matching them, cut in chunks, the rules'
     chunks interleaved (A1, B1, A2, B2, ...)."""
     groups: dict[int | None, list[int]] = defaultdict(list)
@@ -342,8 +379,10 @@ def _chunks_by_rule(rows, rules: selectors.RuleSet, size: int) -> list[list[int]
     return [chunk for round_ in zip_longest(*per_rule) for chunk in round_ if chunk]
 
 
-def _route_chunk(*, actor, case_pks: list[int], rules: selectors.RuleSet) -> Counter:
-    counts: Counter = Counter()
+def _route_chunk(
+    *, actor: "User | None", case_pks: list[int], rules: selectors.RuleSet
+) -> Counter[str]:
+    counts: Counter[str] = Counter()
     skip = connection.features.has_select_for_update_skip_locked
     with transaction.atomic():
         cases = list(
@@ -402,7 +441,10 @@ def _route_chunk(*, actor, case_pks: list[int], rules: selectors.RuleSet) -> Cou
 
 
 def _assign_all(
-    *, actor, planned: list[tuple[Case, engine.Plan]], histories: dict[int, dict]
+    *,
+    actor: "User | None",
+    planned: list[tuple[Case, engine.Plan]],
+    histories: dict[int, dict[int, tuple[str, bool]]],
 ) -> tuple[set[int], dict[int, Referral]]:
     """Carry out a chunk's assignments: all at once with `case_team_add_many`, except an
     agent who already has a row on the case's team (re-referred through `case_team_add`).
@@ -411,8 +453,16 @@ def _assign_all(
     while the chunk was planned: the chunk may fill them one case short, never past their
     capacity), and the new referral of each case assigned."""
     assigned = [(case, plan) for case, plan in planned if plan.outcome == Outcome.ASSIGNED]
-    fresh = [(c, p) for c, p in assigned if p.winner.agent.user_id not in histories[c.pk]]
-    one_by_one = [(c, p) for c, p in assigned if p.winner.agent.user_id in histories[c.pk]]
+    fresh = [
+        (c, p)
+        for c, p in assigned
+        if cast(engine.Candidate, p.winner).agent.user_id not in histories[c.pk]
+    ]
+    one_by_one = [
+        (c, p)
+        for c, p in assigned
+        if cast(engine.Candidate, p.winner).agent.user_id in histories[c.pk]
+    ]
     referrals: dict[int, Referral] = {}
     try:
         members = services.case_team_add_many(
@@ -420,21 +470,21 @@ def _assign_all(
             assignments=[
                 services.TeamAssignment(
                     case=case,
-                    agent=plan.winner.agent,
-                    response_hours=plan.rule.response_window_hours,
-                    event_data={"routed": True, "rule": plan.rule.name},
+                    agent=cast(engine.Candidate, plan.winner).agent,
+                    response_hours=cast(AssignmentRule, plan.rule).response_window_hours,
+                    event_data={"routed": True, "rule": cast(AssignmentRule, plan.rule).name},
                 )
                 for case, plan in fresh
             ],
         )
-        referrals.update((member.case_id, member.referral) for member in members)
+        referrals.update((member.case_id, cast(Referral, member.referral)) for member in members)
     except Exception:  # rolled back to its savepoint
         logger.exception("Assigning %s cases at once failed; one by one instead", len(fresh))
         one_by_one = assigned
-    failed = set()
+    failed: set[int] = set()
     for case, plan in one_by_one:
         try:
-            referrals[case.pk] = _assign(actor=actor, case=case, plan=plan).referral
+            referrals[case.pk] = cast(Referral, _assign(actor=actor, case=case, plan=plan).referral)
         except Exception:  # rolled back to case_team_add's savepoint; go on
             logger.exception("Routing case %s failed", case.pk)
             failed.add(case.pk)
@@ -463,7 +513,7 @@ def _after_lapse(
     rule = next((r for r in rules.rules if origin and r.pk == origin.rule_id), None)
     rule = rule or next((r for r in rules.rules if not engine.rule_mismatch(r, case)), None)
     what = "declined the referral" if trigger == Trigger.DECLINE else "let the referral expire"
-    who = _name(referral.agent) if referral.agent else referral.organization.name
+    who = display_name(referral.agent) if referral.agent else referral.organization.name
     if rule is None:
         reason = f"{who} {what} and no active routing rule matches this case."
         return _escalate(actor=None, case=case, trigger=trigger, reason=reason, lapsed=referral)
@@ -482,7 +532,9 @@ def _after_lapse(
     )
 
 
-def referrals_expire_overdue(*, now=None, limit: int | None = None, ids=None) -> Counter:
+def referrals_expire_overdue(
+    *, now: datetime | None = None, limit: int | None = None, ids: Iterable[int] | None = None
+) -> Counter[str]:
     """Expire every pending referral past its due time (`services.referral_expire`: FSM
     transition, event, owner email), then re-route or escalate each case. Idempotent: a
     second run finds nothing due. One transaction per referral. `ids` narrows the run to
@@ -493,11 +545,11 @@ def referrals_expire_overdue(*, now=None, limit: int | None = None, ids=None) ->
         due = due.filter(pk__in=list(ids))
     due = due.order_by("due_at", "pk").values_list("pk", "case_id")
     rules = selectors.ruleset()
-    counts: Counter = Counter()
+    counts: Counter[str] = Counter()
     for referral_pk, case_pk in list(due[:limit] if limit else due):
         try:
             with transaction.atomic():
-                case = _lock_case(case_pk)
+                case = cast(Case, _lock_case(case_pk))
                 referral = Referral.objects.select_related(
                     "agent", "organization", "routing_decision"
                 ).get(pk=referral_pk)
@@ -526,7 +578,7 @@ def referral_after_decline(*, referral_id: int) -> RoutingDecision | None:
         )
         if referral is None or referral.state != State.DECLINED:
             return None
-        case = _lock_case(referral.case_id)
+        case = cast(Case, _lock_case(referral.case_id))
         since = referral.responded_at or referral.requested_at
         if case.routing_decisions.filter(created_at__gte=since).exists():
             return None
@@ -553,7 +605,7 @@ RULE_FIELDS = (
 )
 
 
-def _set_rule_fields(rule: AssignmentRule, fields: dict) -> None:
+def _set_rule_fields(rule: AssignmentRule, fields: dict[str, Any]) -> None:
     unknown = set(fields) - set(RULE_FIELDS)
     if unknown:
         raise TypeError(f"Not rule fields: {sorted(unknown)}")
@@ -565,7 +617,13 @@ def _set_rule_fields(rule: AssignmentRule, fields: dict) -> None:
 
 
 @transaction.atomic
-def assignment_rule_create(*, actor, organizations=(), agents=(), **fields) -> AssignmentRule:
+def assignment_rule_create(
+    *,
+    actor: "User | None",
+    organizations: "Iterable[PartnerOrganization]" = (),
+    agents: Iterable[PartnerAgent] = (),
+    **fields: Any,
+) -> AssignmentRule:
     """A new rule, tried after the existing ones."""
     _require_route_permission(actor)
     if not organizations and not agents:
@@ -582,7 +640,12 @@ def assignment_rule_create(*, actor, organizations=(), agents=(), **fields) -> A
 
 @transaction.atomic
 def assignment_rule_update(
-    *, actor, rule: AssignmentRule, organizations=(), agents=(), **fields
+    *,
+    actor: "User | None",
+    rule: AssignmentRule,
+    organizations: "Iterable[PartnerOrganization]" = (),
+    agents: Iterable[PartnerAgent] = (),
+    **fields: Any,
 ) -> AssignmentRule:
     _require_route_permission(actor)
     if not organizations and not agents:
@@ -596,7 +659,9 @@ def assignment_rule_update(
 
 
 @transaction.atomic
-def assignment_rule_set_active(*, actor, rule: AssignmentRule, active: bool) -> AssignmentRule:
+def assignment_rule_set_active(
+    *, actor: "User | None", rule: AssignmentRule, active: bool
+) -> AssignmentRule:
     _require_route_permission(actor)
     AssignmentRule.objects.filter(pk=rule.pk).update(active=active, updated_at=clock.now())
     rule.active = active
@@ -604,7 +669,7 @@ def assignment_rule_set_active(*, actor, rule: AssignmentRule, active: bool) -> 
 
 
 @transaction.atomic
-def assignment_rule_move(*, actor, rule: AssignmentRule, direction: str) -> None:
+def assignment_rule_move(*, actor: "User | None", rule: AssignmentRule, direction: str) -> None:
     """Move a rule one place up or down; orders are renumbered 1..n."""
     _require_route_permission(actor)
     if direction not in ("up", "down"):

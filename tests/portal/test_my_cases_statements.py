@@ -20,7 +20,7 @@ on_postgres = pytest.mark.skipif(
 SORTS = ["", *selectors.MY_CASES_SORTS, *(f"-{key}" for key in selectors.MY_CASES_SORTS)]
 
 
-def through_the_orm(user, filters: selectors.MyCasesFilters, number: int) -> list[tuple]:
+def through_the_orm(user, filters: selectors.MyCasesFilters, number: int) -> list[dict]:
     scope, matching = selectors._page_querysets(user=user, filters=filters)
     manager = user.partner_agent.is_manager
     page = selectors._page_query(
@@ -135,3 +135,31 @@ def test_with_the_compiled_path_off_my_cases_is_the_same_page_through_the_orm(ca
     assert [page.rows for page in plain] == [page.rows for page in compiled]
     assert [page.total for page in plain] == [page.total for page in compiled]
     assert selectors._statement.cache_info().misses == 0
+
+
+@on_postgres
+def test_compiled_rows_are_read_by_column_name_as_the_orms(caseload):
+    user = caseload[2]  # a manager: the agent's name columns too
+    filters = selectors.MyCasesFilters()
+    rows = selectors._fetch_compiled(user=user, agent=user.partner_agent, filters=filters, number=1)
+    assert rows
+    assert set(rows[0]) == {
+        *selectors._ROW_FIELDS,
+        *selectors._AGENT_FIELDS,
+        "page_total",
+        "page_new_count",
+        "page_program_choices",
+    }
+    assert rows[0]["page_total"] == 30
+    assert rows == through_the_orm(user, filters, 1)
+
+
+@on_postgres
+def test_an_unknown_sort_shares_the_default_sorts_statement(caseload):
+    selectors._statement.cache_clear()
+    user = caseload[0]
+    for sort in ("-assigned", "bogus", "-also-bogus", "x" * 50):
+        filters = selectors.MyCasesFilters(sort=sort)
+        selectors._fetch_compiled(user=user, agent=user.partner_agent, filters=filters, number=1)
+    info = selectors._statement.cache_info()
+    assert (info.misses, info.currsize) == (1, 1)
