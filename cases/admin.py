@@ -19,6 +19,7 @@ from .models import (
     CaseEvent,
     CasePartner,
     CaseTeamMember,
+    Consent,
     Note,
     Program,
     ServiceRequest,
@@ -335,6 +336,29 @@ class CaseEventAdmin(admin.ModelAdmin):
     search_fields = ("case__number", "actor__username")
     list_select_related = ("case", "actor")
     date_hierarchy = "created_at"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Consent)
+class ConsentAdmin(admin.ModelAdmin):
+    """Read-only: consents are recorded and revoked through the services (the case page),
+    never edited; the admin shows them for any case."""
+
+    list_display = ("case", "organization", "program", "starts_on", "ends_on", "revoked_at")
+    list_filter = ("method",)
+    search_fields = ("case__number", "organization__name")
+    list_select_related = ("case", "organization", "program")
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.fields]

@@ -925,6 +925,8 @@ class CaseEvent(models.Model):
         RECORD_ADDED = "record_added", "Added a record"
         RECORD_UPDATED = "record_updated", "Updated a record"
         DOWNLOADED = "downloaded", "Downloaded an attachment"
+        CONSENT_RECORDED = "consent_recorded", "Recorded a consent"
+        CONSENT_REVOKED = "consent_revoked", "Revoked a consent"
 
     # Verbs that count as partner activity for live oversight and the Referrals board.
     PARTNER_WORK = (
@@ -970,6 +972,130 @@ class CaseEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("Case events are append-only.")
+
+
+# Consent ------------------------------------------------------------------------------------
+
+
+def consent_data_choices() -> list[tuple[str, str]]:
+    """What a consent may cover: the case details, each record kind's tab, and the
+    sensitive category of substance-use records (42 CFR Part 2)."""
+    return [
+        (Consent.DETAILS, "Case details"),
+        *((kind.slug, kind.label) for kind in RECORD_KINDS),
+        (Consent.SUBSTANCE_USE, "Sensitive: substance use (42 CFR Part 2)"),
+    ]
+
+
+class Consent(models.Model):
+    """The client's consent to disclose their case to a partner organization (or to every
+    partner serving a program): what it covers, from when to when, how it was given, who
+    recorded it. Never edited once recorded: a change is a new consent that supersedes this
+    one; a revocation is stamped on it (and an event of the case)."""
+
+    DETAILS = "details"
+    SUBSTANCE_USE = "substance_use"
+
+    class Method(models.TextChoices):
+        SIGNED_FORM = "signed_form", "Signed form (uploaded)"
+        VERBAL = "verbal", "Verbal, with a witness"
+        ELECTRONIC = "electronic", "Electronic signature"
+
+    # Methods that make a written consent, which the sensitive category requires.
+    WRITTEN = (Method.SIGNED_FORM, Method.ELECTRONIC)
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="consents")
+    organization = models.ForeignKey(
+        PartnerOrganization,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="consents",
+        help_text="The partner organization it authorizes (or a program, for all its partners).",
+    )
+    program = models.ForeignKey(
+        Program,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="consents",
+        help_text="Every partner organization serving this program.",
+    )
+    purpose = models.CharField(max_length=300)
+    data = models.JSONField(help_text="What it covers: case details, tabs, sensitive data.")
+    starts_on = models.DateField()
+    ends_on = models.DateField()
+    method = models.CharField(max_length=16, choices=Method.choices)
+    document = models.ForeignKey(
+        "Attachment", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    witness = models.CharField(max_length=200, blank=True)
+    # What 42 CFR Part 2 requires of a written consent, when the sensitive category is in it.
+    information = models.CharField("Information to be disclosed", max_length=300, blank=True)
+    signed_on = models.DateField(null=True, blank=True)
+    supersedes = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="superseded_by"
+    )
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = StampField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    revoked_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-starts_on", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_on__gte=models.F("starts_on")), name="consent_ends_after_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(organization__isnull=False, program__isnull=True)
+                | Q(organization__isnull=True, program__isnull=False),
+                name="consent_one_recipient",
+            ),
+            models.CheckConstraint(
+                condition=Q(revoked_at__isnull=True, revoked_by__isnull=True, revoked_reason="")
+                | (Q(revoked_at__isnull=False, revoked_by__isnull=False) & ~Q(revoked_reason="")),
+                name="consent_revocation_whole",
+            ),
+            models.CheckConstraint(
+                condition=~Q(method="verbal") | ~Q(witness=""), name="consent_verbal_witnessed"
+            ),
+            models.CheckConstraint(
+                condition=~Q(method="signed_form") | Q(document__isnull=False),
+                name="consent_signed_form_uploaded",
+            ),
+        ]
+        indexes = [models.Index(fields=["case", "-starts_on"], name="consent_by_case")]
+
+    def __str__(self) -> str:
+        return f"Consent {self.pk} for {self.case_id}"
+
+    @property
+    def recipient(self) -> str:
+        if self.organization_id:
+            return self.organization.name
+        return f"Every partner of {self.program.name}"
+
+    @property
+    def sensitive(self) -> bool:
+        return self.SUBSTANCE_USE in (self.data or [])
+
+    def state_on(self, day) -> str:
+        """ "revoked", "superseded", "expired", "future" or "active" on that day."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if getattr(self, "superseded_by", None) is not None:
+            return "superseded"
+        if day > self.ends_on:
+            return "expired"
+        if day < self.starts_on:
+            return "future"
+        return "active"
 
 
 # Assignment Manager (routing) ---------------------------------------------------------------

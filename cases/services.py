@@ -8,7 +8,7 @@ import hashlib
 import mimetypes
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from django.conf import settings
@@ -42,10 +42,12 @@ from .models import (
     CaseEvent,
     CasePartner,
     CaseTeamMember,
+    Consent,
     InboxItem,
     Program,
     Referral,
     ServiceRequest,
+    consent_data_choices,
 )
 from .records import KINDS, kind_of
 
@@ -1433,3 +1435,162 @@ def attachment_downloaded(*, actor: User, attachment: Attachment) -> None:
 
 def program_get_or_create(*, code: str, name: str) -> Program:
     return Program.objects.get_or_create(code=code, defaults={"name": name})[0]
+
+
+# Consent -----------------------------------------------------------------------------------
+
+
+def _consent_errors(
+    *,
+    case: Case,
+    organization: PartnerOrganization | None,
+    program: Program | None,
+    data: Sequence[str],
+    starts_on: date,
+    ends_on: date,
+    method: str,
+    document: Attachment | None,
+    witness: str,
+    information: str,
+    signed_on: date | None,
+) -> dict[str, str]:
+    """What is wrong with a consent before it is stored, field by field."""
+    errors: dict[str, str] = {}
+    if (organization is None) == (program is None):
+        errors["organization"] = (
+            "Choose the partner organization, or a program for all its partners."
+        )
+    elif organization is not None and not organization.active:
+        errors["organization"] = f"{organization.name} is inactive: it takes no new consent."
+    known = {value for value, _ in consent_data_choices()}
+    if not data:
+        errors["data"] = "Choose what the consent covers."
+    elif set(data) - known:
+        errors["data"] = f"Unknown data: {', '.join(sorted(set(data) - known))}."
+    if ends_on < starts_on:
+        errors["ends_on"] = "The consent ends before it starts."
+    if method not in Consent.Method.values:
+        errors["method"] = "Choose how the consent was given."
+    if method == Consent.Method.VERBAL and not witness.strip():
+        errors["witness"] = "A verbal consent names its witness."
+    if method == Consent.Method.SIGNED_FORM:
+        if document is None:
+            errors["document"] = "Upload the signed form, or choose another way."
+        elif document.case_id != case.pk:
+            errors["document"] = "The signed form must be an attachment of this case."
+    if Consent.SUBSTANCE_USE in data:
+        # 42 CFR Part 2: a written consent, with what is disclosed, and its date of signature.
+        if method not in Consent.WRITTEN:
+            errors["method"] = (
+                "Substance-use records need a written consent (signed or electronic)."
+            )
+        if not information.strip():
+            errors["information"] = "Say how much and what kind of information is disclosed."
+        if signed_on is None:
+            errors["signed_on"] = "Give the date the consent was signed."
+    return errors
+
+
+@transaction.atomic
+def consent_record(
+    *,
+    actor: User,
+    case: Case,
+    purpose: str,
+    data: Sequence[str],
+    starts_on: date,
+    ends_on: date,
+    method: str,
+    organization: PartnerOrganization | None = None,
+    program: Program | None = None,
+    document: Attachment | None = None,
+    witness: str = "",
+    information: str = "",
+    signed_on: date | None = None,
+    supersedes: Consent | None = None,
+) -> Consent:
+    """Record a client's consent (agency staff only). A consent is never edited: a change
+    is a new consent that `supersedes` the old one, which then no longer counts.
+
+    Raises ValidationError with the reason of each field, PermissionDenied for a partner or
+    without the permission."""
+    if is_partner_user(actor):
+        raise PermissionDenied("Consents are recorded by the agency.")
+    _require_perm(actor, "cases.add_consent", "You may not record consents.")
+    errors = _consent_errors(
+        case=case,
+        organization=organization,
+        program=program,
+        data=data,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        method=method,
+        document=document,
+        witness=witness,
+        information=information,
+        signed_on=signed_on,
+    )
+    if not purpose.strip():
+        errors["purpose"] = "Say what the consent is for."
+    if supersedes is not None:
+        old = Consent.objects.select_for_update().filter(pk=supersedes.pk).first()
+        if old is None or old.case_id != case.pk:
+            errors["supersedes"] = "Only a consent of this case can be superseded."
+        elif old.revoked_at is not None or Consent.objects.filter(supersedes=old).exists():
+            errors["supersedes"] = "That consent was already revoked or superseded."
+    if errors:
+        raise ValidationError(errors)
+    consent = Consent.objects.create(
+        case=case,
+        organization=organization,
+        program=program,
+        purpose=purpose.strip(),
+        data=list(dict.fromkeys(data)),
+        starts_on=starts_on,
+        ends_on=ends_on,
+        method=method,
+        document=document,
+        witness=witness.strip(),
+        information=information.strip(),
+        signed_on=signed_on,
+        supersedes=supersedes,
+        recorded_by=actor,
+    )
+    _event(
+        case=case,
+        actor=actor,
+        verb=CaseEvent.Verb.CONSENT_RECORDED,
+        consent_id=consent.pk,
+        recipient=consent.recipient,
+        data=consent.data,
+        starts_on=starts_on.isoformat(),
+        ends_on=ends_on.isoformat(),
+        supersedes=supersedes.pk if supersedes is not None else None,
+    )
+    return consent
+
+
+@transaction.atomic
+def consent_revoke(*, actor: User, consent: Consent, reason: str) -> Consent:
+    """The client withdrew their consent: stamp it revoked (once) with who and why."""
+    if is_partner_user(actor):
+        raise PermissionDenied("Consents are revoked by the agency.")
+    _require_perm(actor, "cases.change_consent", "You may not revoke consents.")
+    if not reason.strip():
+        raise ValidationError({"reason": "Say why the consent is revoked."})
+    locked = Consent.objects.select_for_update().select_related("case").get(pk=consent.pk)
+    if locked.revoked_at is not None:
+        raise ValidationError({"reason": "This consent was already revoked."})
+    locked.revoked_at = clock.now()
+    locked.revoked_by = actor
+    locked.revoked_reason = reason.strip()
+    locked.save(update_fields=["revoked_at", "revoked_by", "revoked_reason"])
+    _event(
+        case=locked.case,
+        actor=actor,
+        verb=CaseEvent.Verb.CONSENT_REVOKED,
+        consent_id=locked.pk,
+        recipient=locked.recipient,
+        reason=locked.revoked_reason,
+    )
+    return locked

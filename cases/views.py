@@ -36,7 +36,15 @@ from .forms import (
     TeamAddForm,
     person_label,
 )
-from .models import CASE_TRANSITIONS, Case, CaseEvent, CaseTeamMember, Referral, ServiceRequest
+from .models import (
+    CASE_TRANSITIONS,
+    Case,
+    CaseEvent,
+    CaseTeamMember,
+    Referral,
+    ServiceRequest,
+    consent_data_choices,
+)
 from .records import KINDS, RECORD_KINDS
 from .routing import latest_routing_decision
 
@@ -240,6 +248,15 @@ def describe_event(event: CaseEvent) -> str:
         return f"Updated the {label}{title}" + (f" ({fields.replace('_', ' ')})" if fields else "")
     if verb == Verb.DOWNLOADED:
         return f"Downloaded {data.get('title', 'an attachment')}"
+    if verb == Verb.CONSENT_RECORDED:
+        labels = dict(consent_data_choices())
+        covers = ", ".join(labels.get(item, item) for item in data.get("data", []))
+        return (
+            f"Recorded the client's consent for {data.get('recipient', '')} ({covers}), "
+            f"{data.get('starts_on', '')} to {data.get('ends_on', '')}"
+        )
+    if verb == Verb.CONSENT_REVOKED:
+        return f"Revoked the consent for {data.get('recipient', '')}: {data.get('reason', '')}"
     extra = data.get("agent") or data.get("organization")
     return f"{event.get_verb_display()}: {extra}" if extra else event.get_verb_display()
 
