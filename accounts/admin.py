@@ -2,6 +2,8 @@
 
 from django.contrib import admin
 
+from casesite.admin import ReadOnlyAdmin
+
 from .models import SecurityEvent
 
 
@@ -18,7 +20,7 @@ class CaseworksAdminSite(admin.AdminSite):
 
 
 @admin.register(SecurityEvent)
-class SecurityEventAdmin(admin.ModelAdmin):
+class SecurityEventAdmin(ReadOnlyAdmin):
     """Append-only: staff with the view permission read it; nobody adds, edits or deletes."""
 
     list_display = ("created_at", "kind", "username", "ip", "path", "request_id")
@@ -26,15 +28,3 @@ class SecurityEventAdmin(admin.ModelAdmin):
     search_fields = ("username", "ip", "path", "request_id")
     date_hierarchy = "created_at"
     list_select_related = ("user",)
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -10,6 +10,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.forms.models import BaseInlineFormSet
 from django_fsm.admin import FSMAdminMixin
 
+from casesite.admin import ReadOnlyAdmin
+
 from . import services
 from .models import (
     CASE_TRANSITIONS,
@@ -330,28 +332,16 @@ class CaseTeamMemberAdmin(admin.ModelAdmin):
 
 
 @admin.register(CaseEvent)
-class CaseEventAdmin(admin.ModelAdmin):
+class CaseEventAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "case", "verb", "actor", "by_partner")
     list_filter = ("verb", "by_partner")
     search_fields = ("case__number", "actor__username")
     list_select_related = ("case", "actor")
     date_hierarchy = "created_at"
 
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Consent)
-class ConsentAdmin(admin.ModelAdmin):
+class ConsentAdmin(ReadOnlyAdmin):
     """Read-only: consents are recorded and revoked through the services (the case page),
     never edited; the admin shows them for any case."""
 
@@ -359,18 +349,6 @@ class ConsentAdmin(admin.ModelAdmin):
     list_filter = ("method",)
     search_fields = ("case__number", "organization__name")
     list_select_related = ("case", "organization", "program")
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # Assignment Manager ------------------------------------------------------------------------
@@ -492,7 +470,7 @@ class AssignmentRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(RoutingDecision)
-class RoutingDecisionAdmin(admin.ModelAdmin):
+class RoutingDecisionAdmin(ReadOnlyAdmin):
     """Read-only: decisions are the record of what routing did."""
 
     list_display = ("created_at", "case", "outcome", "trigger", "rule_name", "winner", "actor")
@@ -500,15 +478,3 @@ class RoutingDecisionAdmin(admin.ModelAdmin):
     search_fields = ("case__number", "rule_name")
     list_select_related = ("case", "winner__user", "winner__organization", "actor")
     date_hierarchy = "created_at"
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -32,6 +32,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.dates import MONTHS_3
 
+from accounts.people import name_of
 from cases import selectors
 from cases.models import Case, CaseTeamMember, Program, Referral
 from casesite.links import pk_url
@@ -226,17 +227,15 @@ def _rows(
                 "assigned_iso": local.isoformat(),
                 "assigned_on": f"{month} {local.day}, {local.year}",
                 "is_new": row["seen_at"] is None,
-                "agent": _agent_name(row) if manager else "",
+                "agent": (
+                    name_of(row["user__first_name"], row["user__last_name"], row["user__username"])
+                    if manager
+                    else ""
+                ),
                 "url": case_url(case_id),
             }
         )
     return rows
-
-
-def _agent_name(row: dict[str, Any]) -> str:
-    """The agent's display name (accounts.people.display_name) from a manager's row."""
-    full = f"{row['user__first_name']} {row['user__last_name']}".strip()
-    return full or str(row["user__username"])
 
 
 @dataclass
