@@ -44,6 +44,8 @@ class SecurityEvent(models.Model):
         DOWNLOAD = "download", "Downloaded an attachment"
         TRANSITION = "transition", "Changed a case status"
         CSRF_REFUSED = "csrf_refused", "Form refused (CSRF check failed)"
+        EMERGENCY_ACCESS = "emergency_access", "Granted emergency access to a case"
+        ACCOUNTING = "accounting", "Viewed an accounting of disclosures"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     user = models.ForeignKey(

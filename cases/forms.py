@@ -1,24 +1,76 @@
 """Forms of the agency workspace. They only validate; views hand the cleaned data to the
 services, so a form never saves a model itself."""
 
+from datetime import date, timedelta
+
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from casesite.forms import PlainSelect, UswdsFormMixin
 from partners.models import PartnerOrganization, default_tabs
 
-from . import selectors, services
+from . import access, selectors, services
 from .languages import LANGUAGES
-from .models import Activity, Case, Note, Program, ServiceRequest
+from .models import (
+    AccessEnd,
+    Activity,
+    Case,
+    Consent,
+    EmergencyAccess,
+    Note,
+    Program,
+    ServiceRequest,
+    consent_data_choices,
+)
 from .records import Tab
 
 
 def person_label(user) -> str:
     full = user.get_full_name()
     return f"{full} ({user.get_username()})" if full else user.get_username()
+
+
+def basis_label(disclosure: access.Disclosure) -> str:
+    """Whether an organization may be shown the case now, as the pickers say it: "Consent
+    until Mar 3, 2027", "Emergency access until Mar 6, 2026 4:00 PM" or "No consent"."""
+    if not disclosure.open:
+        return "No consent"
+    until = timezone.localtime(disclosure.until)
+    if disclosure.end == AccessEnd.EMERGENCY:
+        return f"Emergency access until {until:%b %-d, %Y %-I:%M %p}"
+    # A consent covers the whole of its last day: `until` is the midnight after it.
+    return f"Consent until {until - timedelta(days=1):%b %-d, %Y}"
+
+
+def consent_tab_url(case: Case) -> str:
+    return reverse("cases:detail", args=[case.pk, "consent"])
+
+
+def labelled_organizations(
+    *, case: Case, organizations
+) -> tuple[list[tuple[int, str]], dict[int, access.Disclosure]]:
+    """Choices for a select of organizations, each with its consent state for the case
+    ("Harbor Family Services · No consent"), and those states: one batch, not a query
+    per organization."""
+    organizations = list(organizations)
+    states = selectors.consent_states(case=case, organizations=organizations)
+    choices = [(o.pk, f"{o.name} · {basis_label(states[o.pk])}") for o in organizations]
+    return choices, states
+
+
+def _no_consent_hint(case: Case, states) -> str:
+    if all(state.open for state in states.values()):
+        return ""
+    return format_html(
+        "An organization without a consent can be associated, but none of its agents can "
+        'be referred the case: <a class="usa-link" href="{}">record a consent</a> first.',
+        consent_tab_url(case),
+    )
 
 
 # Cases List filters --------------------------------------------------------------------------
@@ -169,7 +221,12 @@ class PartnerAddForm(UswdsFormMixin, forms.Form):
 
     def __init__(self, *args, case: Case, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["partner"].queryset = selectors.partner_choices(case=case)
+        field = self.fields["partner"]
+        field.queryset = selectors.partner_choices(case=case)
+        # Each option says whether a consent covers the organization (computed once).
+        choices, states = labelled_organizations(case=case, organizations=field.queryset)
+        field.choices = [("", field.empty_label), *choices]
+        field.help_text = _no_consent_hint(case, states)
         self.fields["q"].widget.attrs.update(
             {"type": "search", "autocomplete": "off", "placeholder": "Type part of a name"}
         )
@@ -263,6 +320,9 @@ class TeamAddForm(UswdsFormMixin, forms.Form):
         self.agents: dict[int, object] = {}
         self._staff: list = []
         self._groups: dict[str, list] = {}
+        # The listed organizations and whether a consent covers each (one batch per form).
+        self._organizations: dict[str, PartnerOrganization] = {}
+        self.states: dict[int, access.Disclosure] = {}
         for user in staff:
             self._list(user)
         for agent in agents:
@@ -289,18 +349,46 @@ class TeamAddForm(UswdsFormMixin, forms.Form):
         else:
             self.agents[user.pk] = agent
             role = " · Partner manager" if agent.is_manager else ""
+            self._organizations.setdefault(agent.organization.name, agent.organization)
             self._groups.setdefault(agent.organization.name, []).append(
                 (user.pk, person_label(user) + role)
             )
 
     def _set_choices(self) -> None:
+        missing = [o for o in self._organizations.values() if o.pk not in self.states]
+        if missing:
+            self.states.update(selectors.consent_states(case=self.case, organizations=missing))
         choices: list = [("", "- Select a person -")]
         if self._staff:
             choices.append(("Agency staff", self._staff))
-        choices.extend(self._groups.items())
+        for name, options in self._groups.items():
+            state = basis_label(self.states[self._organizations[name].pk])
+            choices.append((f"{name} · {state}", options))
         self.fields["user"].choices = choices
 
+    def basis_for(self, user_id) -> dict | None:
+        """The consent state of the chosen partner agent's organization, for the note under
+        the select; None for agency staff or nobody chosen."""
+        agent = self.agents.get(_int_or_none(user_id))
+        if agent is None:
+            return None
+        state = self.states.get(agent.organization.pk, access.CLOSED)
+        return {"organization": agent.organization, "open": state.open, "label": basis_label(state)}
+
+    @property
+    def chosen_basis(self) -> dict | None:
+        return self.basis_for(self.data.get("user") if self.is_bound else self.initial.get("user"))
+
     def _hint(self):
+        return format_html(
+            "{} Each organization shows its consent state: an agent of one with “No "
+            'consent” can be added once a consent is recorded on the <a class="usa-link" '
+            'href="{}">Consent tab</a>.',
+            self._people_hint(),
+            consent_tab_url(self.case),
+        )
+
+    def _people_hint(self):
         if not self.searchable:
             return "Agency staff, or an agent of an active partner organization."
         if self.match_count is None:
@@ -354,7 +442,8 @@ def _int_or_none(value) -> int | None:
 
 
 class RecordForm(UswdsFormMixin, forms.ModelForm):
-    """A record's add form; `shared_by_default` decides the "Shared with partners" box."""
+    """A record's add form; `shared_by_default` decides the "Shared with partners" box.
+    Every kind ends with the "Substance-use record (42 CFR Part 2)" box, off by default."""
 
     shared_by_default = False
 
@@ -374,7 +463,15 @@ class ActivityForm(RecordForm):
 
     class Meta:
         model = Activity
-        fields = ("type", "subject", "description", "due_date", "status", "shared_with_partners")
+        fields = (
+            "type",
+            "subject",
+            "description",
+            "due_date",
+            "status",
+            "shared_with_partners",
+            "substance_use",
+        )
         widgets = {
             "description": forms.Textarea(attrs={"rows": 3}),
             "due_date": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
@@ -386,14 +483,21 @@ class ServiceRequestForm(RecordForm):
 
     class Meta:
         model = ServiceRequest
-        fields = ("title", "description", "status", "priority", "shared_with_partners")
+        fields = (
+            "title",
+            "description",
+            "status",
+            "priority",
+            "shared_with_partners",
+            "substance_use",
+        )
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
 
 
 class NoteForm(RecordForm):
     class Meta:
         model = Note
-        fields = ("body", "shared_with_partners")
+        fields = ("body", "shared_with_partners", "substance_use")
         widgets = {"body": forms.Textarea(attrs={"rows": 4})}
         labels = {"body": "Note"}
 
@@ -405,6 +509,11 @@ class AttachmentForm(UswdsFormMixin, forms.Form):
         label="Shared with partners",
         required=False,
         help_text="Partner agents on the Case Team may download it.",
+    )
+    substance_use = forms.BooleanField(
+        label="Substance-use record (42 CFR Part 2)",
+        required=False,
+        help_text="Shown to a partner only under a consent that covers substance-use records.",
     )
 
     def __init__(self, *args, **kwargs):
@@ -423,3 +532,233 @@ class AttachmentForm(UswdsFormMixin, forms.Form):
 
 class ServiceRequestStatusForm(UswdsFormMixin, forms.Form):
     status = forms.ChoiceField(label="Status", choices=ServiceRequest.Status.choices)
+
+
+# Consent and emergency access -----------------------------------------------------------------
+
+
+def _one_year_after(day: date) -> date:
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:  # February 29
+        return day.replace(year=day.year + 1, day=28)
+
+
+class ServiceErrorsMixin:
+    """Shows a service's ValidationError field by field: each key of its dict on the form
+    field of that name (or of `SERVICE_FIELDS`' name for it), the rest above the form."""
+
+    SERVICE_FIELDS: dict[str, str] = {}
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        if not hasattr(error, "error_dict"):
+            self.add_error(None, error)
+            return
+        for key, messages in error.message_dict.items():
+            name = self.SERVICE_FIELDS.get(key, key)
+            self.add_error(name if name in self.fields else None, messages)
+
+
+class RecipientField(forms.ChoiceField):
+    """A partner organization or a program ("organization:12", "program:3"). Any such value
+    is taken, listed or not: an organization made inactive since the page was drawn is
+    refused by the service, with the reason, rather than as "not one of the choices"."""
+
+    def valid_value(self, value) -> bool:
+        return True
+
+
+class ConsentForm(ServiceErrorsMixin, UswdsFormMixin, forms.Form):
+    """Record the client's consent. The service decides what is valid together (dates,
+    how given, the Part 2 requirements); the form only reads the values."""
+
+    SERVICE_FIELDS = {"organization": "recipient", "program": "recipient", "data": "covers"}
+
+    recipient = RecipientField(
+        label="Recipient",
+        help_text="The partner organization the client lets the agency disclose to, or "
+        "every partner serving a program.",
+        error_messages={
+            "required": "Choose the partner organization, or a program for all its partners."
+        },
+    )
+    purpose = forms.CharField(
+        label="Purpose",
+        max_length=300,
+        help_text="What the partner may use the information for, as the client agreed.",
+        error_messages={"required": "Say what the consent is for."},
+    )
+    covers = forms.MultipleChoiceField(
+        label="What it covers",
+        choices=consent_data_choices,
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose what the consent covers."},
+    )
+    starts_on = forms.DateField(
+        label="Starts on",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"required": "Give the first day the consent covers."},
+    )
+    ends_on = forms.DateField(
+        label="Ends on",
+        help_text="The consent covers this whole day.",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"required": "Give the last day the consent covers."},
+    )
+    method = forms.ChoiceField(
+        label="How the client gave it",
+        choices=Consent.Method.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose how the consent was given."},
+    )
+    witness = forms.CharField(
+        label="Witness",
+        max_length=200,
+        required=False,
+        help_text="For a verbal consent: the name of who heard the client give it.",
+    )
+    document = forms.FileField(label="Signed form", required=False)
+    information = forms.CharField(
+        label="Information to be disclosed",
+        max_length=300,
+        required=False,
+        help_text="How much and what kind of substance-use information, e.g. “treatment "
+        "dates and the provider's name”.",
+    )
+    signed_on = forms.DateField(
+        label="Date signed",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    supersedes = forms.ModelChoiceField(
+        label="Replaces consent",
+        queryset=Consent.objects.none(),
+        required=False,
+        empty_label="None: this is a new consent",
+        help_text="The consent in force that this one replaces: it stops counting when "
+        "this one is recorded.",
+    )
+
+    def __init__(self, *args, case: Case, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.case = case
+        today = timezone.localdate()
+        self.initial.setdefault("covers", [Consent.DETAILS])
+        self.initial.setdefault("starts_on", today)
+        self.initial.setdefault("ends_on", _one_year_after(today))
+        organizations = selectors.partner_organizations().filter(active=True)
+        self.fields["recipient"].choices = [
+            ("", "- Select a recipient -"),
+            ("Partner organizations", [(f"organization:{o.pk}", o.name) for o in organizations]),
+            (
+                "Every partner of a program",
+                [(f"program:{p.pk}", f"Every partner of {p.name}") for p in selectors.programs()],
+            ),
+        ]
+        self.fields["supersedes"].queryset = selectors.case_consents_in_force(case=case)
+        self.fields["supersedes"].label_from_instance = lambda c: (
+            f"{c.recipient}, {c.starts_on:%b %-d, %Y} to {c.ends_on:%b %-d, %Y}: {c.purpose[:60]}"
+        )
+        allowed = ",".join(sorted(services.ALLOWED_UPLOADS))
+        self.fields["document"].widget.attrs["accept"] = allowed
+        limit = settings.ATTACHMENT_MAX_BYTES // (1024 * 1024)
+        kinds = ", ".join(sorted(e.lstrip(".").upper() for e in services.ALLOWED_UPLOADS))
+        self.fields["document"].help_text = (
+            f"For a signed form: {kinds}, up to {limit} MB. Kept as an attachment of the case "
+            "that partners never see."
+        )
+
+    def clean_recipient(self) -> PartnerOrganization | Program:
+        kind, _, pk = self.cleaned_data["recipient"].partition(":")
+        found = None
+        if pk.isdigit():
+            if kind == "organization":
+                found = selectors.partner_organizations().filter(pk=pk).first()
+            elif kind == "program":
+                found = selectors.programs().filter(pk=pk).first()
+        if found is None:
+            raise ValidationError("Choose the partner organization, or a program.")
+        return found
+
+    def clean_document(self):
+        upload = self.cleaned_data["document"]
+        if upload:
+            services.validate_upload(upload)
+        return upload
+
+    @property
+    def part_2(self) -> bool:
+        """Is the substance-use category ticked (its fields are then required)?"""
+        return Consent.SUBSTANCE_USE in (self["covers"].value() or [])
+
+    def consent_fields(self) -> dict:
+        """Keyword arguments of `services.consent_record`, but the signed form."""
+        data = self.cleaned_data
+        recipient = data["recipient"]
+        return {
+            "organization": recipient if isinstance(recipient, PartnerOrganization) else None,
+            "program": recipient if isinstance(recipient, Program) else None,
+            "data": data["covers"],
+            **{
+                name: data[name]
+                for name in (
+                    "purpose",
+                    "starts_on",
+                    "ends_on",
+                    "method",
+                    "witness",
+                    "information",
+                    "signed_on",
+                    "supersedes",
+                )
+            },
+        }
+
+
+class ConsentRevokeForm(ServiceErrorsMixin, UswdsFormMixin, forms.Form):
+    """The confirmation of revoking `consent`, with the reason the client gave."""
+
+    reason = forms.CharField(
+        label="Why the consent is revoked",
+        max_length=300,
+        # The confirmation opens on this field: it is what the user came to fill in.
+        widget=forms.Textarea(attrs={"rows": 3, "autofocus": True}),
+        help_text="For example: “The client withdrew consent by phone on Mar 3.”",
+        error_messages={"required": "Say why the consent is revoked."},
+    )
+
+    def __init__(self, *args, consent: Consent, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.consent = consent
+
+
+class EmergencyAccessForm(ServiceErrorsMixin, UswdsFormMixin, forms.Form):
+    """Break-glass: a partner organization sees the case for a few hours without consent."""
+
+    organization = forms.ModelChoiceField(
+        label="Partner organization",
+        queryset=PartnerOrganization.objects.none(),
+        empty_label="- Select a partner -",
+        error_messages={"required": "Choose the partner organization."},
+    )
+    reason = forms.CharField(
+        label="Reason",
+        max_length=300,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Why the partner needs the case before the client can consent.",
+        error_messages={"required": "Say why the partner needs the case before a consent."},
+    )
+    hours = forms.IntegerField(
+        label="Hours",
+        min_value=1,
+        max_value=7 * 24,
+        initial=EmergencyAccess.DEFAULT_HOURS,
+        help_text="How long it lasts: 72 hours unless you change it, at most 168 (7 days).",
+    )
+
+    def __init__(self, *args, case: Case, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["organization"]
+        field.queryset = selectors.partner_organizations().filter(active=True)
+        choices, _ = labelled_organizations(case=case, organizations=field.queryset)
+        field.choices = [("", field.empty_label), *choices]

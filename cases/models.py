@@ -319,6 +319,7 @@ class Referral(ConcurrentTransitionMixin, models.Model):
         RECALLED = "recalled", "The agency recalled the referral"
         REASSIGNED = "reassigned", "Reassigned to another agent"
         REMOVED = "removed", "Removed from the Case Team"
+        CONSENT_ENDED = "consent_ended", "The client's consent ended"
         OTHER = "other", "Other"
 
     class Outcome(models.TextChoices):
@@ -653,6 +654,14 @@ class Referral(ConcurrentTransitionMixin, models.Model):
         """The agency took the referral back: case closed, recalled, removed, reassigned."""
 
 
+class AccessEnd(models.TextChoices):
+    """Why a partner's access to a case ends, as the partner's notice says it."""
+
+    EXPIRED = "expired", "consent expired"
+    WITHDRAWN = "withdrawn", "consent withdrawn"
+    EMERGENCY = "emergency", "emergency access ended"
+
+
 class CaseTeamMember(models.Model):
     """A user on a case team: membership and the access it grants.
 
@@ -699,6 +708,23 @@ class CaseTeamMember(models.Model):
         help_text="Copy of the current referral's state, kept by the referral services.",
     )
     seen_at = models.DateTimeField(null=True, blank=True, help_text="Empty: the New asterisk.")
+    # The partner's legal basis, copied from the consents (and emergency access) by
+    # `cases.access.refresh` in the transaction that changes them, so that My Cases filters
+    # it from its index: the membership opens the case only before `access_until`.
+    access_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the consent or emergency access that opens the case to the agent ends.",
+    )
+    access_end = models.CharField(
+        max_length=16,
+        choices=[("", "—"), *AccessEnd.choices],
+        default="",
+        blank=True,
+        editable=False,
+        help_text="Why access ends (or ended) at access_until.",
+    )
     added_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -733,21 +759,24 @@ class CaseTeamMember(models.Model):
             # The New count (navigation, My Cases): only the unseen active rows, so the
             # count is an index-only scan of a few entries even for the heaviest agent.
             models.Index(
-                fields=["user"],
+                fields=["user", "access_until"],
                 condition=Q(is_active=True, seen_at__isnull=True),
                 name="caseteam_new",
             ),
             models.Index(
-                fields=["organization"],
+                fields=["organization", "access_until"],
                 condition=Q(is_active=True, seen_at__isnull=True),
                 name="caseteam_org_new",
             ),
-            # The My Cases total: COUNT(*) of an agent's (an organization's) active rows. A
-            # one-column key deduplicates, so counting the heaviest agent's thousands of rows
-            # reads a few index pages instead of the wider caseteam_mycases entries.
-            models.Index(fields=["user"], condition=Q(is_active=True), name="caseteam_active"),
+            # The My Cases total: COUNT(*) of an agent's (an organization's) active rows whose
+            # access has not ended, answered from the index alone (access_until is in it).
             models.Index(
-                fields=["organization"], condition=Q(is_active=True), name="caseteam_org_active"
+                fields=["user", "access_until"], condition=Q(is_active=True), name="caseteam_active"
+            ),
+            models.Index(
+                fields=["organization", "access_until"],
+                condition=Q(is_active=True),
+                name="caseteam_org_active",
             ),
             # The Cases List's "referral pending" flag and the Referrals board's "No partner
             # agent" list: one probe per case, answered from these small indexes alone.
@@ -760,6 +789,16 @@ class CaseTeamMember(models.Model):
                 fields=["case"],
                 condition=Q(is_active=True, role="partner_agent"),
                 name="caseteam_case_agent",
+            ),
+            # My Cases' notices of access that ended lately: a short range of one agent's
+            # (one organization's) rows by their end, active or not.
+            models.Index(fields=["user", "access_until"], name="caseteam_access_by_user"),
+            models.Index(fields=["organization", "access_until"], name="caseteam_access_by_org"),
+            # The periodic job's lapsed accesses, oldest first.
+            models.Index(
+                fields=["access_until"],
+                condition=Q(is_active=True, role="partner_agent"),
+                name="caseteam_access_until",
             ),
         ]
 
@@ -787,6 +826,11 @@ class CaseRecord(models.Model):
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     by_partner = models.BooleanField("Written by a partner agent", default=False)
     shared_with_partners = models.BooleanField("Shared with partners", default=False)
+    substance_use = models.BooleanField(
+        "Substance-use record (42 CFR Part 2)",
+        default=False,
+        help_text="Shown to a partner only under a consent that covers substance-use records.",
+    )
     created_at = StampField(auto_now_add=True)
     updated_at = StampField(auto_now=True)
 
@@ -927,6 +971,8 @@ class CaseEvent(models.Model):
         DOWNLOADED = "downloaded", "Downloaded an attachment"
         CONSENT_RECORDED = "consent_recorded", "Recorded a consent"
         CONSENT_REVOKED = "consent_revoked", "Revoked a consent"
+        EMERGENCY_ACCESS = "emergency_access", "Granted emergency access"
+        ACCESS_ENDED = "access_ended", "A partner's access ended"
 
     # Verbs that count as partner activity for live oversight and the Referrals board.
     PARTNER_WORK = (
@@ -1096,6 +1142,43 @@ class Consent(models.Model):
         if day < self.starts_on:
             return "future"
         return "active"
+
+
+class EmergencyAccess(models.Model):
+    """Break-glass: an agency manager lets a partner organization see a case without a
+    consent, for a reason and a few hours (72 by default), after which its access ends
+    unless a consent has been recorded. Never the substance-use category."""
+
+    DEFAULT_HOURS = 72
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="emergency_access")
+    organization = models.ForeignKey(
+        PartnerOrganization, on_delete=models.PROTECT, related_name="emergency_access"
+    )
+    reason = models.CharField(max_length=300)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    granted_at = StampField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "emergency access"
+        verbose_name_plural = "emergency access"
+        ordering = ["-granted_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=models.F("granted_at")),
+                name="emergency_access_ends_after_grant",
+            ),
+            models.CheckConstraint(condition=~Q(reason=""), name="emergency_access_has_reason"),
+        ]
+        indexes = [
+            models.Index(fields=["case", "organization", "-expires_at"], name="emergency_by_case")
+        ]
+
+    def __str__(self) -> str:
+        return f"Emergency access of {self.organization_id} to {self.case_id}"
 
 
 # Assignment Manager (routing) ---------------------------------------------------------------

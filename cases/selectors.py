@@ -6,7 +6,7 @@ Listings are plain indexed queries on case team membership. They never use guard
 `get_objects_for_user` (a scan of the permission table); tests keep the two in agreement.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -34,8 +34,17 @@ from accounts.roles import Role, is_agency_user
 from partners.calendar import BusinessCalendar
 from partners.models import PartnerAgent, PartnerOrganization
 
-from . import permissions
-from .models import Case, CaseEvent, CasePartner, CaseTeamMember, Program, Referral
+from . import access, permissions
+from .models import (
+    Case,
+    CaseEvent,
+    CasePartner,
+    CaseTeamMember,
+    Consent,
+    EmergencyAccess,
+    Program,
+    Referral,
+)
 from .records import KINDS
 
 if TYPE_CHECKING:
@@ -56,16 +65,19 @@ def partner_agent_of(user: "User") -> PartnerAgent | None:
     return cast("PartnerAgent | None", getattr(user, "partner_agent", None))
 
 
-def memberships_for_partner(*, user: "User") -> QuerySet[CaseTeamMember]:
-    """My Cases rows: the user's active case team memberships, newest assignment first.
+def memberships_for_partner(
+    *, user: "User", now: datetime | None = None
+) -> QuerySet[CaseTeamMember]:
+    """My Cases rows: the user's active case team memberships whose consent (or emergency
+    access) has not ended (`access.listed`), newest assignment first.
 
-    A partner manager also gets every active assignment of their organization's agents."""
+    A partner manager also gets every such assignment of their organization's agents."""
     agent = partner_agent_of(user)
     if agent is None or not user.is_active:
         return CaseTeamMember.objects.none()
     scope = Q(organization_id=agent.organization_id) if agent.is_manager else Q(user=user)
     return (
-        CaseTeamMember.objects.filter(scope, is_active=True)
+        CaseTeamMember.objects.filter(scope, access.listed(now=now))
         .select_related("case", "case__program", "user")
         .order_by("-added_at", "-pk")
     )
@@ -77,9 +89,10 @@ def cases_for_partner_agent(*, user: "User") -> QuerySet[Case]:
     agent = partner_agent_of(user)
     if agent is None or not user.is_active:
         return cast("QuerySet[Case]", Case.objects.none())
+    listed = access.listed()
     if agent.is_manager:
         membership = CaseTeamMember.objects.filter(
-            case=OuterRef("pk"), is_active=True, organization_id=agent.organization_id
+            listed, case=OuterRef("pk"), organization_id=agent.organization_id
         )
         intake = Referral.objects.filter(
             case=OuterRef("pk"),
@@ -89,7 +102,7 @@ def cases_for_partner_agent(*, user: "User") -> QuerySet[Case]:
         )
         visible = Q(Exists(membership)) | Q(Exists(intake))
     else:
-        membership = CaseTeamMember.objects.filter(case=OuterRef("pk"), is_active=True, user=user)
+        membership = CaseTeamMember.objects.filter(listed, case=OuterRef("pk"), user=user)
         visible = Q(Exists(membership))
     # Internal fields are not even loaded: no portal page or file can show them by mistake.
     return cast(
@@ -108,6 +121,11 @@ def partner_case_or_404(
     as `case.membership` (None for a partner manager who is not on the team); `annotations`
     are added to that query too. Neither can widen what the user may see."""
     cases = cases_for_partner_agent(user=user)
+    agent = partner_agent_of(user)
+    if agent is None:
+        raise Http404
+    # The partner's basis (consents, emergency access) rides on the case's own query.
+    annotations = {**annotations, **access.annotations(organization_id=agent.organization_id)}
     if with_membership:
         own = FilteredRelation("team", condition=Q(team__user=user, team__is_active=True))
         cases = cases.annotate(membership=own).select_related(
@@ -122,6 +140,11 @@ def partner_case_or_404(
     checker = ObjectPermissionChecker(user)
     if not checker.has_perm("view_case", case):
         raise Http404
+    # The consents themselves, now: an expiry or a revocation closes the case at once.
+    disclosure = access.disclosure_in_row(case, organization_id=agent.organization_id)
+    if not disclosure.open:
+        raise Http404
+    case.disclosure = disclosure  # type: ignore[attr-defined]  # read by visible_tabs, records
     return case, checker
 
 
@@ -143,30 +166,43 @@ def partner_membership(*, user: "User", case: Case) -> CaseTeamMember | None:
     return CaseTeamMember.objects.filter(case=case, user=user, is_active=True).first()
 
 
+def disclosure_of_case(case: Case) -> access.Disclosure:
+    """The disclosure `partner_case_or_404` found for the case (CLOSED for any other)."""
+    return cast(access.Disclosure, getattr(case, "disclosure", access.CLOSED))
+
+
 def visible_tabs(
     *, user: "User", case: Case, checker: ObjectPermissionChecker | None = None
 ) -> list[permissions.CaseTab]:
-    return permissions.visible_tabs(user=user, case=case, checker=checker)
+    """The tabs the user may open: granted (guardian) and covered by the consent."""
+    disclosure = disclosure_of_case(case)
+    return [
+        tab
+        for tab in permissions.visible_tabs(user=user, case=case, checker=checker)
+        if disclosure.covers(tab.slug)
+    ]
 
 
 def partner_tab_or_404(
     *, user: "User", case: Case, tab: str, checker: ObjectPermissionChecker
 ) -> permissions.CaseTab:
     """The tab if granted; a tab not granted is 404, like a missing one."""
-    for candidate in permissions.visible_tabs(user=user, case=case, checker=checker):
+    for candidate in visible_tabs(user=user, case=case, checker=checker):
         if candidate.slug == tab:
             return candidate
     raise Http404
 
 
 def records_for_partner(*, user: "User", case: Case, kind: str) -> "QuerySet[CaseRecord]":
-    """Records of one tab that a partner may see: shared with partners only."""
-    return (
+    """Records of one tab that a partner may see: shared with partners, and as the
+    case's disclosure (from `partner_case_or_404`) narrows them."""
+    shared = (
         cast("type[Activity | Attachment | ServiceRequest | Note]", KINDS[kind].model)
         .objects.filter(case=case, shared_with_partners=True)
         .select_related("author")
         .order_by("-created_at", "-pk")
     )
+    return access.records(shared, disclosure_of_case(case))
 
 
 def partner_record_or_404(*, user: "User", case: Case, kind: str, pk: int) -> "CaseRecord":
@@ -180,7 +216,7 @@ def new_case_count(*, user: "User") -> int:
     agent = partner_agent_of(user)
     if agent is None:
         return 0
-    return CaseTeamMember.objects.filter(user=user, is_active=True, seen_at__isnull=True).count()
+    return CaseTeamMember.objects.filter(access.listed(), user=user, seen_at__isnull=True).count()
 
 
 # Agency ------------------------------------------------------------------------------------
@@ -605,3 +641,55 @@ def partner_activity(*, case: Case, limit: int = 8) -> list[CaseEvent]:
     """The newest partner work on the case (and the system's referral events, such as an
     expiry), for the live oversight feed."""
     return list(case_events(case=case).filter(Q(by_partner=True) | Q(actor__isnull=True))[:limit])
+
+
+# Consent and emergency access (agency) -----------------------------------------------------
+
+
+def case_consents(*, case: Case) -> QuerySet[Consent]:
+    """The case's consents, newest recorded first, with whatever the Consent tab shows of
+    each (recipient, signed form, who recorded and revoked it, what superseded it)."""
+    return case.consents.select_related(
+        "organization",
+        "program",
+        "document",
+        "recorded_by",
+        "revoked_by",
+        "superseded_by",
+    ).order_by("-recorded_at", "-pk")
+
+
+def case_consents_in_force(*, case: Case) -> QuerySet[Consent]:
+    """The case's consents that count today: those a new consent may replace."""
+    return (
+        access.consents_in_force()
+        .filter(case=case)
+        .select_related("organization", "program")
+        .order_by("-recorded_at", "-pk")
+    )
+
+
+def case_emergency_access(*, case: Case) -> QuerySet[EmergencyAccess]:
+    """Every emergency access granted on the case, newest first."""
+    return case.emergency_access.select_related("organization", "granted_by").order_by(
+        "-granted_at", "-pk"
+    )
+
+
+def case_emergency_in_force(*, case: Case) -> QuerySet[EmergencyAccess]:
+    """Emergency access to the case that has not lapsed: the case header's banner."""
+    return (
+        access.emergency_in_force()
+        .filter(case=case)
+        .select_related("organization")
+        .order_by("expires_at", "pk")
+    )
+
+
+def consent_states(
+    *, case: Case, organizations: Iterable[PartnerOrganization]
+) -> dict[int, access.Disclosure]:
+    """What each organization may be shown of the case now (consent, emergency access or
+    nothing), by organization id: two queries whatever the number of organizations."""
+    found = access.disclosures(pairs=[(case.pk, o) for o in organizations])
+    return {organization_id: disclosure for (_, organization_id), disclosure in found.items()}

@@ -8,13 +8,14 @@ import hashlib
 import mimetypes
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Subquery
+from django.utils import timezone
 from django_fsm import (
     ConcurrentTransition,
     TransitionNotAllowed,
@@ -32,10 +33,11 @@ from partners.calendar import BusinessCalendar
 from partners.models import PartnerAgent, PartnerOrganization
 from partners.services import organization_managers_group
 
-from . import notifications, permissions, signals
+from . import access, notifications, permissions, signals
 from .inbox import services as inbox
 from .models import (
     CASE_TRANSITIONS,
+    AccessEnd,
     Activity,
     Attachment,
     Case,
@@ -43,6 +45,7 @@ from .models import (
     CasePartner,
     CaseTeamMember,
     Consent,
+    EmergencyAccess,
     InboxItem,
     Program,
     Referral,
@@ -80,6 +83,7 @@ class ConflictError(Exception):
 SECURITY_LOGGED: dict[str, str] = {
     CaseEvent.Verb.DOWNLOADED: SecurityEvent.Kind.DOWNLOAD,
     CaseEvent.Verb.TRANSITION: SecurityEvent.Kind.TRANSITION,
+    CaseEvent.Verb.EMERGENCY_ACCESS: SecurityEvent.Kind.EMERGENCY_ACCESS,
 }
 
 
@@ -365,9 +369,16 @@ def partner_remove(*, actor: User | None, case: Case, partner: PartnerOrganizati
 # Case Team ---------------------------------------------------------------------------------
 
 
-def _sync_managers(*, case: Case, organization: PartnerOrganization) -> None:
+def _sync_managers(
+    *,
+    case: Case,
+    organization: PartnerOrganization,
+    disclosure: access.Disclosure | None = None,
+) -> None:
     """The organization's managers see the case while one of its agents is on the team or
-    a referral waits in its intake queue, with the union of those agents' tabs."""
+    a referral waits in its intake queue, with the union of those agents' tabs, as far as
+    the client's consent covers them; nothing without one."""
+    disclosure = disclosure or access.disclosure_of(case=case, organization=organization)
     tabs = set()
     active = case.team.filter(is_active=True, organization=organization)
     for member_tabs in active.values_list("tabs", flat=True):
@@ -377,17 +388,19 @@ def _sync_managers(*, case: Case, organization: PartnerOrganization) -> None:
     )
     if intake.exists():
         tabs.update(organization.default_tabs)
+    seen = disclosure.open and (active.exists() or intake.exists())
     permissions.sync_organization_managers(
         organization=organization,
         case=case,
-        tabs=sorted(tabs) if active.exists() or intake.exists() else None,
+        tabs=sorted(disclosure.tabs(tabs)) if seen else None,
     )
 
 
 def _leave_team(*, member: CaseTeamMember) -> None:
     """The member's access ends at once: off the team, every object permission revoked."""
     member.is_active = False
-    member.save(update_fields=["is_active"])
+    member.access_end = ""  # left the team: no "access ended" notice for it
+    member.save(update_fields=["is_active", "access_end"])
     permissions.revoke_partner_agent(user=member.user, case=member.case)
     if member.organization_id:
         _sync_managers(
@@ -492,6 +505,7 @@ def case_team_add(
     member = CaseTeamMember.objects.filter(case=case, user=user).first()
     if member is not None and member.is_active:
         raise ValidationError("This partner agent is already on the Case Team.")
+    disclosure = _require_basis(case=case, organization=organization)
     referral = _open_referral(
         actor=actor,
         case=case,
@@ -513,10 +527,11 @@ def case_team_add(
     member.seen_at = None
     member.added_by = actor
     member.added_at = clock.now()
+    member.access_until, member.access_end = disclosure.until, disclosure.end
     member.save()
     _partner_add(actor=actor, case=case, partner=organization)
-    permissions.grant_partner_agent(user=user, case=case, tabs=tabs)
-    _sync_managers(case=case, organization=organization)
+    permissions.grant_partner_agent(user=user, case=case, tabs=disclosure.tabs(tabs))
+    _sync_managers(case=case, organization=organization, disclosure=disclosure)
     _event(
         case=case,
         actor=actor,
@@ -590,6 +605,12 @@ def case_team_add_many(
             raise ValidationError("This partner agent cannot take cases now.")
         if statuses.get(a.case.pk) != Case.Status.THIRD_PARTY:
             raise ValidationError("Refer the case to Third-Party before assigning a partner agent.")
+    bases = access.disclosures(
+        pairs={(a.case.pk, a.agent.organization) for a in assignments}, now=clock.now()
+    )
+    for a in assignments:
+        if not bases[a.case.pk, a.agent.organization.pk].open:
+            raise ValidationError(no_consent_message(a.agent.organization), code="no_consent")
     pairs = {(a.case.pk, a.agent.user_id) for a in assignments}
     on_team = CaseTeamMember.objects.filter(
         case_id__in=case_ids, user_id__in={user_id for _, user_id in pairs}
@@ -635,6 +656,8 @@ def case_team_add_many(
                 tabs=tabs,
                 seen_at=None,
                 added_by=actor,
+                access_until=bases[a.case.pk, organization.pk].until,
+                access_end=bases[a.case.pk, organization.pk].end,
             )
         )
     CaseTeamMember.objects.bulk_create(members)
@@ -687,7 +710,11 @@ def case_team_add_many(
         case_id__in=case_ids, organization_id__in=organizations, is_active=True
     ).values_list("case_id", "organization_id", "tabs")
     for case_id, organization_id, tabs in active:
-        union.setdefault((case_id, organization_id), set()).update(tabs)
+        union.setdefault((case_id, organization_id), set()).update(
+            bases[case_id, organization_id].tabs(tabs)
+            if (case_id, organization_id) in bases
+            else ()
+        )
     groups = {
         pk: organization.managers_group_id or organization_managers_group(organization).pk
         for pk, organization in organizations.items()
@@ -696,7 +723,13 @@ def case_team_add_many(
     for a in assignments:
         key = (a.case.pk, a.agent.organization.pk)
         syncs.append((groups[key[1]], a.case.pk, sorted(union.get(key, ()))))
-    permissions.grant_many(agents=[(m.user_id, m.case_id, m.tabs) for m in members], managers=syncs)
+    permissions.grant_many(
+        agents=[
+            (m.user_id, m.case_id, bases[m.case_id, cast(int, m.organization_id)].tabs(m.tabs))
+            for m in members
+        ],
+        managers=syncs,
+    )
     CaseEvent.objects.bulk_create(events)
     for referral in referrals:
         notifications.notify_assignment(referral=referral)
@@ -1138,6 +1171,7 @@ def referral_to_organization(
         organization=organization, agent__isnull=True, state=State.PENDING
     ).exists():
         raise ValidationError("This organization already has the case in its intake queue.")
+    _require_basis(case=case, organization=organization)
     referral = _open_referral(
         actor=actor,
         case=case,
@@ -1194,11 +1228,12 @@ def referral_assign(*, actor: User, referral: Referral, to_user: User) -> CaseTe
 
 
 @transaction.atomic
-def case_mark_seen(*, user: User, case: Case, clear_new: bool = True) -> None:
+def case_mark_seen(*, user: User, case: Case, clear_new: bool = True, tab: str = "") -> None:
     """A partner opened the case: clear the New asterisk (first open) and record the view.
 
     A caller that already knows there is no asterisk of this user to clear (seen before,
-    or not on the team) passes `clear_new=False` and saves the UPDATE."""
+    or not on the team) passes `clear_new=False` and saves the UPDATE. `tab`: the view tab
+    that was opened (its slug), for the accounting of disclosures; none for the case page."""
     if clear_new:
         # Lock order of every team change: the case row, then the member row; else a
         # concurrent removal deadlocks with this UPDATE (the event's foreign-key check locks
@@ -1208,7 +1243,7 @@ def case_mark_seen(*, user: User, case: Case, clear_new: bool = True) -> None:
         CaseTeamMember.objects.filter(
             case_id=Subquery(locked_case), user=user, is_active=True, seen_at__isnull=True
         ).update(seen_at=clock.now())
-    _event(case=case, actor=user, verb=CaseEvent.Verb.VIEWED)
+    _event(case=case, actor=user, verb=CaseEvent.Verb.VIEWED, **({"tab": tab} if tab else {}))
 
 
 # Records -----------------------------------------------------------------------------------
@@ -1220,11 +1255,20 @@ def _partner_records_work(*, actor: User, case: Case) -> None:
     first record on an accepted referral puts it in progress. Raises ValidationError with
     the reason otherwise (a pending referral is answered first)."""
     # The case as it is now, not as the caller read it: a case closed since takes no work.
-    status = Case.objects.filter(pk=case.pk).values_list("status", flat=True).first()
+    # Locked, as a revocation locks it: a record is stored before the revocation commits,
+    # or refused after it, never stored after.
+    status = (
+        Case.objects.select_for_update().filter(pk=case.pk).values_list("status", flat=True).first()
+    )
     if status != Case.Status.THIRD_PARTY:
         label = Case.Status(status).label if status else "gone"
         raise ValidationError(f"This case is {label}: it takes no more work.")
     agent = getattr(actor, "partner_agent", None)
+    if (
+        agent is None
+        or not access.disclosure_of(case=case, organization=agent.organization_id).open
+    ):
+        raise ValidationError("Your access to this case has ended: it takes no work from you.")
     mine = Referral.objects.filter(case=case, state__in=Referral.OPEN_STATES)
     if agent is not None and agent.is_manager:
         mine = mine.filter(organization_id=agent.organization_id)
@@ -1252,10 +1296,17 @@ def next_service_request_number() -> str:
 
 @transaction.atomic
 def record_add(
-    *, actor: User, case: Case, kind: str, shared_with_partners: bool = False, **fields: Any
+    *,
+    actor: User,
+    case: Case,
+    kind: str,
+    shared_with_partners: bool = False,
+    substance_use: bool = False,
+    **fields: Any,
 ) -> Activity | ServiceRequest | Note:
     """Add an Activity, Service Request or Note. A partner agent's record is always shared
-    with the agency and with partners; the partner cannot choose otherwise."""
+    with the agency and with partners; the partner cannot choose otherwise. `substance_use`
+    marks a 42 CFR Part 2 record (shown to partners only under a consent that covers it)."""
     declared = KINDS[kind]
     model = cast("type[Activity | ServiceRequest | Note]", declared.model)
     if kind == "attachments":
@@ -1275,6 +1326,7 @@ def record_add(
         author=actor,
         by_partner=by_partner,
         shared_with_partners=True if by_partner else shared_with_partners,
+        substance_use=substance_use,
         **extra,
         **fields,
     )
@@ -1364,6 +1416,7 @@ def attachment_add(
     upload: File[bytes],
     description: str = "",
     shared_with_partners: bool = False,
+    substance_use: bool = False,
 ) -> Attachment:
     """Store an uploaded file under a generated name in private storage and record it.
     If anything fails the transaction rolls back and the stored file is removed."""
@@ -1386,6 +1439,7 @@ def attachment_add(
         content_type=content_type or mimetypes.guess_type(name)[0] or "application/octet-stream",
         sha256=digest.hexdigest(),
         description=description,
+        substance_use=substance_use,
     )
     # The file is written first; if the row cannot be written, the file is removed, so
     # there is never a record without its file. A write that fails (a full disk) leaves
@@ -1433,6 +1487,18 @@ def attachment_downloaded(*, actor: User, attachment: Attachment) -> None:
     )
 
 
+def accounting_viewed(*, actor: User, case: Case, export: bool = False) -> None:
+    """Somebody read the case's accounting of disclosures (the page, or `export`: its CSV).
+    In the security log with the request's address, not in the case's History: the
+    accounting reads that trail, and reading it discloses nothing to a partner."""
+    security.record(
+        SecurityEvent.Kind.ACCOUNTING,
+        user=actor,
+        case_id=case.pk,
+        format="csv" if export else "page",
+    )
+
+
 def program_get_or_create(*, code: str, name: str) -> Program:
     return Program.objects.get_or_create(code=code, defaults={"name": name})[0]
 
@@ -1467,6 +1533,8 @@ def _consent_errors(
         errors["data"] = "Choose what the consent covers."
     elif set(data) - known:
         errors["data"] = f"Unknown data: {', '.join(sorted(set(data) - known))}."
+    elif Consent.DETAILS not in data:
+        errors["data"] = "A consent covers the case details: records are shown with their case."
     if ends_on < starts_on:
         errors["ends_on"] = "The consent ends before it starts."
     if method not in Consent.Method.values:
@@ -1517,6 +1585,7 @@ def consent_record(
     if is_partner_user(actor):
         raise PermissionDenied("Consents are recorded by the agency.")
     _require_perm(actor, "cases.add_consent", "You may not record consents.")
+    case = _locked_case(case)
     errors = _consent_errors(
         case=case,
         organization=organization,
@@ -1532,6 +1601,8 @@ def consent_record(
     )
     if not purpose.strip():
         errors["purpose"] = "Say what the consent is for."
+    if starts_on > timezone.localdate(clock.now()):
+        errors["starts_on"] = "Record a consent on or after the day it takes effect."
     if supersedes is not None:
         old = Consent.objects.select_for_update().filter(pk=supersedes.pk).first()
         if old is None or old.case_id != case.pk:
@@ -1567,6 +1638,7 @@ def consent_record(
         ends_on=ends_on.isoformat(),
         supersedes=supersedes.pk if supersedes is not None else None,
     )
+    access_refresh(case_ids=[case.pk])
     return consent
 
 
@@ -1578,6 +1650,7 @@ def consent_revoke(*, actor: User, consent: Consent, reason: str) -> Consent:
     _require_perm(actor, "cases.change_consent", "You may not revoke consents.")
     if not reason.strip():
         raise ValidationError({"reason": "Say why the consent is revoked."})
+    _locked_case(consent.case)
     locked = Consent.objects.select_for_update().select_related("case").get(pk=consent.pk)
     if locked.revoked_at is not None:
         raise ValidationError({"reason": "This consent was already revoked."})
@@ -1593,4 +1666,176 @@ def consent_revoke(*, actor: User, consent: Consent, reason: str) -> Consent:
         recipient=locked.recipient,
         reason=locked.revoked_reason,
     )
+    access_refresh(case_ids=[locked.case_id])
     return locked
+
+
+# Access: the legal basis of a partner's access (consent, emergency access) ------------------
+
+
+def no_consent_message(organization: PartnerOrganization) -> str:
+    return (
+        f"No consent of the client covers {organization.name} now: record one on the "
+        "Consent tab first (an agency manager may grant emergency access instead)."
+    )
+
+
+def _require_basis(*, case: Case, organization: PartnerOrganization) -> access.Disclosure:
+    """The disclosure that lets the organization see the case; ValidationError (code
+    "no_consent") when there is none: nobody is referred a case without a legal basis."""
+    disclosure = access.disclosure_of(case=case, organization=organization)
+    if not disclosure.open:
+        raise ValidationError(no_consent_message(organization), code="no_consent")
+    return disclosure
+
+
+def _end_access(*, member: CaseTeamMember, end: str, now: datetime) -> None:
+    """The partner agent's access to the case ends: the open referral is withdrawn
+    ("consent ended"), the agent leaves the team (every permission revoked), and the
+    membership keeps when and why, for the notice on the agent's My Cases."""
+    referral = member.referral
+    if referral is not None and referral.is_open:
+        _withdraw(referral=referral, reason=Referral.WithdrawReason.CONSENT_ENDED)
+    _leave_team(member=member)
+    member.access_until, member.access_end = now, end
+    member.save(update_fields=["access_until", "access_end"])
+    _event(
+        case=member.case,
+        actor=None,
+        verb=CaseEvent.Verb.ACCESS_ENDED,
+        agent=display_name(member.user),
+        organization=cast(PartnerOrganization, member.organization).name,
+        why=AccessEnd(end).label,
+    )
+
+
+def access_refresh(*, case_ids: Sequence[int], now: datetime | None = None) -> int:
+    """Bring every partner's access to these cases in line with their consents and
+    emergency access now: each active partner agent's `access_until` and grants (the Case
+    Team's tabs as far as the basis covers them); an agent without a basis any longer
+    loses access at once (`_end_access`), an intake referral without one is withdrawn.
+    The caller holds the cases' locks or takes them here. Returns how many accesses ended.
+
+    Called in the transaction of every change of a consent or an emergency access, and by
+    the periodic job for accesses whose basis has lapsed with time."""
+    now = now or clock.now()
+    if not case_ids:
+        return 0
+    list(Case.objects.select_for_update().filter(pk__in=case_ids).order_by("pk").values("pk"))
+    members = list(
+        CaseTeamMember.objects.filter(
+            case_id__in=case_ids, is_active=True, role=CaseTeamMember.Role.PARTNER_AGENT
+        ).select_related("case", "user", "organization", "referral")
+    )
+    intake = list(
+        Referral.objects.filter(
+            case_id__in=case_ids, agent__isnull=True, state=State.PENDING
+        ).select_related("case", "organization")
+    )
+    bases = access.disclosures(
+        pairs={(m.case_id, cast(PartnerOrganization, m.organization)) for m in members}
+        | {(r.case_id, r.organization) for r in intake},
+        now=now,
+    )
+    kept, grants, ended = [], [], 0
+    organizations: dict[tuple[int, int], tuple[Case, PartnerOrganization]] = {}
+    for member in members:
+        organization = cast(PartnerOrganization, member.organization)
+        organizations[member.case_id, organization.pk] = (member.case, organization)
+        basis = bases[member.case_id, organization.pk]
+        if basis.open:
+            member.access_until, member.access_end = basis.until, basis.end
+            kept.append(member)
+            grants.append((member.user_id, member.case_id, basis.tabs(member.tabs)))
+            continue
+        # Still in force by its own dates: the basis was withdrawn (or replaced by a
+        # consent that no longer covers the organization); else it ran out.
+        lapsed = member.access_until is not None and member.access_until <= now
+        end = member.access_end if lapsed and member.access_end else AccessEnd.WITHDRAWN
+        _end_access(member=member, end=end, now=min(now, member.access_until or now))
+        ended += 1
+    CaseTeamMember.objects.bulk_update(kept, ["access_until", "access_end"])
+    permissions.grant_many(agents=grants, managers=[])
+    for referral in intake:
+        organizations[referral.case_id, referral.organization_id] = (
+            referral.case,
+            referral.organization,
+        )
+        if not bases[referral.case_id, referral.organization_id].open:
+            _withdraw(referral=referral, reason=Referral.WithdrawReason.CONSENT_ENDED)
+    for (case_id, organization_id), (case, organization) in organizations.items():
+        _sync_managers(case=case, organization=organization,
+                       disclosure=bases[case_id, organization_id])  # fmt: skip
+    return ended
+
+
+def access_end_lapsed(*, now: datetime | None = None, limit: int = 500) -> int:
+    """The periodic job: end the access of partner agents whose consent or emergency
+    access has run out, and withdraw intake referrals without a basis, so that the
+    permissions table agrees with the consents. Access never waits for it: every request
+    checks the consents itself. Returns how many accesses ended."""
+    now = now or clock.now()
+    case_ids = set(
+        CaseTeamMember.objects.filter(
+            is_active=True, role=CaseTeamMember.Role.PARTNER_AGENT, access_until__lte=now
+        )
+        .order_by("access_until")
+        .values_list("case_id", flat=True)[:limit]
+    )
+    waiting = Referral.objects.filter(agent__isnull=True, state=State.PENDING).values_list(
+        "case_id", "organization_id"
+    )[: limit * 4]
+    bases = access.disclosures(pairs=list(waiting), now=now)
+    case_ids.update(case_id for (case_id, _), basis in bases.items() if not basis.open)
+    ended = 0
+    for case_id in sorted(case_ids):
+        with transaction.atomic():
+            ended += access_refresh(case_ids=[case_id], now=now)
+    return ended
+
+
+@transaction.atomic
+def emergency_access_grant(
+    *,
+    actor: User,
+    case: Case,
+    organization: PartnerOrganization,
+    reason: str,
+    hours: int = EmergencyAccess.DEFAULT_HOURS,
+) -> EmergencyAccess:
+    """Break-glass: an agency manager lets a partner organization see the case without a
+    consent, for `hours` (72 by default, at most a week), for a stated reason. Its agents
+    can then be referred the case; when it lapses their access ends unless a consent has
+    been recorded meanwhile. In the case's history and the security log."""
+    if is_partner_user(actor):
+        raise PermissionDenied("Emergency access is granted by the agency.")
+    _require_perm(actor, "cases.add_emergencyaccess", "Only an agency manager may do this.")
+    errors = {}
+    if not reason.strip():
+        errors["reason"] = "Say why the partner needs the case before a consent is recorded."
+    if not 1 <= hours <= 7 * 24:
+        errors["hours"] = "Emergency access lasts from 1 hour to 7 days (168 hours)."
+    if not organization.active:
+        errors["organization"] = f"{organization.name} is inactive."
+    if errors:
+        raise ValidationError(errors)
+    case = _locked_case(case)
+    now = clock.now()
+    with clock.on(lambda: now):  # granted and timed from one instant
+        grant = EmergencyAccess.objects.create(
+            case=case,
+            organization=organization,
+            reason=reason.strip(),
+            granted_by=actor,
+            expires_at=now + timedelta(hours=hours),
+        )
+    _event(
+        case=case,
+        actor=actor,
+        verb=CaseEvent.Verb.EMERGENCY_ACCESS,
+        organization=organization.name,
+        reason=grant.reason,
+        expires_at=grant.expires_at.isoformat(),
+    )
+    access_refresh(case_ids=[case.pk], now=grant.granted_at)
+    return grant

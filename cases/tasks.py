@@ -36,13 +36,19 @@ def reroute_after_decline(*, referral_id: int) -> str:
 
 @task()
 def expire_overdue_referrals(*, every_minutes: int = 0) -> dict:
-    """Expire pending referrals past their window, then re-route or escalate (idempotent).
+    """The periodic job (idempotent): end the partner access whose consent or emergency
+    access has run out (requests never wait for this: they check the consents themselves),
+    then expire pending referrals past their window and re-route or escalate them.
 
     With `every_minutes` the task queues its next run, so one enqueue keeps the job
     going under the worker (`manage.py route_expired --enqueue --every 5`)."""
     from .routing import referrals_expire_overdue
+    from .services import access_end_lapsed
 
+    access_ended = access_end_lapsed()
     counts = dict(referrals_expire_overdue())
+    if access_ended:
+        counts["access_ended"] = access_ended
     if every_minutes > 0 and expire_overdue_referrals.get_backend().supports_defer:
         expire_overdue_referrals.using(
             run_after=timezone.now() + timedelta(minutes=every_minutes)

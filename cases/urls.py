@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from . import routing_views, views
+from . import accounting_views, routing_views, views
 from .inbox import views as inbox_views
 
 app_name = "cases"
@@ -13,6 +13,8 @@ urlpatterns = [
     path("referrals/", views.referrals, name="referrals"),
     # The case owner's Inbox: /cases/inbox/... (before the <int:pk> patterns).
     path("", include(inbox_views.urlpatterns)),
+    # The accounting of disclosures: /cases/<pk>/disclosures/ and its CSV.
+    path("", include(accounting_views.urlpatterns)),
     # One case: the page (Details tab) and each view tab at its own URL.
     path("<int:pk>/", views.case_detail, name="detail"),
     path("<int:pk>/edit/", views.case_edit, name="edit"),
@@ -28,6 +30,9 @@ urlpatterns = [
     path("<int:pk>/partners/<int:partner_pk>/remove/", views.partner_remove, name="partner_remove"),
     path("<int:pk>/team/add/", views.team_add, name="team_add"),
     path("<int:pk>/team/<int:user_pk>/remove/", views.team_remove, name="team_remove"),
+    path("<int:pk>/consent/record/", views.consent_record, name="consent_record"),
+    path("<int:pk>/consent/<int:consent_pk>/revoke/", views.consent_revoke, name="consent_revoke"),
+    path("<int:pk>/consent/emergency/", views.emergency_access_grant, name="emergency_grant"),
     path(
         "<int:pk>/servicerequests/<int:record_pk>/status/",
         views.servicerequest_status,

@@ -8,16 +8,19 @@ when htmx asked for the tab panel, render the panel again. The workflow permissi
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.utils.html import format_html
 from django.utils.text import capfirst
 from django.views.decorators.http import require_GET, require_POST
 
@@ -30,10 +33,15 @@ from .downloads import attachment_response
 from .forms import (
     CaseFilterForm,
     CaseForm,
+    ConsentForm,
+    ConsentRevokeForm,
+    EmergencyAccessForm,
     NewCaseForm,
     PartnerAddForm,
     ServiceRequestStatusForm,
     TeamAddForm,
+    basis_label,
+    consent_tab_url,
     person_label,
 )
 from .models import (
@@ -41,6 +49,7 @@ from .models import (
     Case,
     CaseEvent,
     CaseTeamMember,
+    Consent,
     Referral,
     ServiceRequest,
     consent_data_choices,
@@ -56,18 +65,21 @@ STALE_AFTER_DAYS = 2
 
 @dataclass(frozen=True)
 class AgencyTab:
-    """A view tab of the agency's case page: its own URL, loaded into the panel by htmx."""
+    """A view tab of the agency's case page: its own URL, loaded into the panel by htmx,
+    shown to agency staff with `permission` (every agency user when empty)."""
 
     slug: str
     label: str
 
     template: str
+    permission: str = ""
 
 
 TABS = (
     AgencyTab("details", "Details", "cases/includes/tab_details.html"),
     AgencyTab("partners", "Partners", "cases/includes/tab_partners.html"),
     AgencyTab("team", "Case Team", "cases/includes/tab_team.html"),
+    AgencyTab("consent", "Consent", "cases/includes/tab_consent.html", "cases.view_consent"),
     # One tab per record kind (cases.records), all on the same panel.
     *(AgencyTab(kind.slug, kind.label, "cases/includes/tab_records.html") for kind in RECORD_KINDS),
     AgencyTab("history", "History", "cases/includes/tab_history.html"),
@@ -91,6 +103,7 @@ REFERRAL_VERBS = {
     Verb.REFERRED,
     Verb.REASSIGNED,
     Verb.ESCALATED,
+    Verb.ACCESS_ENDED,
 }
 # What a new event may change on an open case page (live oversight refreshes only that).
 HEADER_VERBS = {
@@ -98,6 +111,7 @@ HEADER_VERBS = {
     Verb.PARTNER_ADDED,
     Verb.PARTNER_PRIMARY,
     Verb.PARTNER_REMOVED,
+    Verb.EMERGENCY_ACCESS,  # the header's banner
     *REFERRAL_VERBS,
 }
 TEAM_VERBS = {
@@ -172,6 +186,10 @@ def _tab_or_404(slug: str) -> AgencyTab:
         raise Http404 from None
 
 
+def _visible_tabs(user) -> list[AgencyTab]:
+    return [tab for tab in TABS if not tab.permission or user.has_perm(tab.permission)]
+
+
 def _tab_url(case: Case, slug: str) -> str:
     if slug == "details":
         return reverse("cases:detail", args=[case.pk])
@@ -187,6 +205,15 @@ def _name(user) -> str:
 # Event sentences (History tab and live feed) -------------------------------------------------
 
 _STATUS_LABELS = dict(Case.Status.choices)
+
+
+def _when(stamp) -> str:
+    """An ISO time kept in an event's data, as the History tab writes times."""
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except (TypeError, ValueError):
+        return ""
+    return f"{timezone.localtime(moment):%b %-d, %Y %-I:%M %p}"
 
 
 def _field_label(name: str) -> str:
@@ -257,6 +284,16 @@ def describe_event(event: CaseEvent) -> str:
         )
     if verb == Verb.CONSENT_REVOKED:
         return f"Revoked the consent for {data.get('recipient', '')}: {data.get('reason', '')}"
+    if verb == Verb.EMERGENCY_ACCESS:
+        until = _when(data.get("expires_at"))
+        return (
+            f"Granted {data.get('organization', 'a partner')} emergency access"
+            f"{f' until {until}' if until else ''}: {data.get('reason', '')}"
+        )
+    if verb == Verb.ACCESS_ENDED:
+        organization = f" ({data['organization']})" if data.get("organization") else ""
+        why = f": {data['why']}" if data.get("why") else ""
+        return f"{data.get('agent', 'A partner agent')}'s access{organization} ended{why}"
     extra = data.get("agent") or data.get("organization")
     return f"{event.get_verb_display()}: {extra}" if extra else event.get_verb_display()
 
@@ -395,6 +432,7 @@ def _header_context(user, case: Case) -> dict:
         "primary_partner": next((link.partner for link in partners if link.is_primary), None),
         "partner_count": len(partners),
         "header_referral": selectors.case_current_referral(case=case),
+        "emergency_banner": list(selectors.case_emergency_in_force(case=case)),
     }
 
 
@@ -446,6 +484,8 @@ def _tab_context(request, case: Case, tab: AgencyTab, bound) -> dict:
         context = _records_context(request, case, tab.slug, page_number=request.GET.get("page"))
         context["record_form"] = bound or KINDS[tab.slug].form_class()
         return context
+    if tab.slug == "consent":
+        return _consent_context(request, case, bound)
     if tab.slug == "history":
         page, pagination = _paginate(
             selectors.case_events(case=case),
@@ -458,11 +498,15 @@ def _tab_context(request, case: Case, tab: AgencyTab, bound) -> dict:
 
 
 def _render_case(request, case: Case, tab: AgencyTab, *, bound=None):
-    """The case page, or only its tab panel when htmx asked for it."""
+    """The case page, or only its tab panel when htmx asked for it. A tab the user may not
+    open is 403: they see the case, not this view of it."""
+    tabs = _visible_tabs(request.user)
+    if tab not in tabs:
+        raise PermissionDenied
     context = {
         "case": case,
         "tab": tab,
-        "tabs": TABS,
+        "tabs": tabs,
         "tab_url": _tab_url(case, tab.slug),
         "live_tab": tab.slug if _int(request.GET.get("page"), 1) == 1 else "",
         "can_edit": request.user.has_perm("cases.change_case"),
@@ -532,7 +576,9 @@ def partner_options(request, pk):
     """The options of the partner select that match what the user typed (htmx)."""
     case = selectors.agency_case_or_404(user=request.user, pk=pk)
     query = request.GET.get("q", "").strip()[:100]
-    options = list(selectors.partner_choices(case=case, query=query)[:50])
+    organizations = list(selectors.partner_choices(case=case, query=query)[:50])
+    states = selectors.consent_states(case=case, organizations=organizations)
+    options = [(o, basis_label(states[o.pk])) for o in organizations]
     return render(
         request, "cases/includes/partner_options.html", {"options": options, "query": query}
     )
@@ -586,6 +632,20 @@ def partner_remove(request, pk, partner_pk):
 # Case Team -----------------------------------------------------------------------------------
 
 
+def _with_consent_link(case: Case, error: ValidationError) -> ValidationError:
+    """A "no consent" refusal says where to record one; any other error is left alone."""
+    if getattr(error, "code", None) != "no_consent":
+        return error
+    return ValidationError(
+        format_html(
+            '{} <a class="usa-link" href="{}">Record a consent</a>',
+            " ".join(error.messages),
+            consent_tab_url(case),
+        ),
+        code="no_consent",
+    )
+
+
 @agency_required
 @require_POST
 def team_add(request, pk):
@@ -603,7 +663,7 @@ def team_add(request, pk):
                 response_hours=form.cleaned_data["response_hours"],
             )
         except ValidationError as exc:
-            form.add_error(None, exc)
+            form.add_error(None, _with_consent_link(case, exc))
         else:
             if member.is_partner:
                 due = timezone.localtime(member.referral.due_at)
@@ -643,6 +703,189 @@ def team_remove(request, pk, user_pk):
     return _after_change(request, case, "team")
 
 
+# Consent and emergency access ----------------------------------------------------------------
+
+# A consent in force this close to its end is flagged on the Consent tab.
+EXPIRING_DAYS = 7
+CONSENT_STATES = {
+    # state: (tag label, tag modifier)
+    "active": ("Active", "active"),
+    "expiring": (f"Expires within {EXPIRING_DAYS} days", "expiring"),
+    "expired": ("Expired", "expired"),
+    "revoked": ("Revoked", "revoked"),
+    "superseded": ("Superseded", "superseded"),
+    "future": ("Not started", "future"),
+}
+
+
+def _consent_row(consent: Consent, *, today, labels: dict[str, str]) -> dict:
+    """One consent as the Consent tab shows it: its state tag and what it covers."""
+    state = consent.state_on(today)
+    if state == "active" and (consent.ends_on - today).days < EXPIRING_DAYS:
+        state = "expiring"
+    label, modifier = CONSENT_STATES[state]
+    return {
+        "consent": consent,
+        "state": state,
+        "state_label": label,
+        "state_class": modifier,
+        "covers": [labels.get(item, item) for item in consent.data or []],
+        "revocable": state in ("active", "expiring", "future"),
+    }
+
+
+def _consent_context(request, case: Case, bound) -> dict:
+    user = request.user
+    today = timezone.localdate()
+    labels = dict(consent_data_choices())
+    rows = [
+        _consent_row(consent, today=today, labels=labels)
+        for consent in selectors.case_consents(case=case)
+    ]
+    # What the tab opens with: the record form (?add=1), a revoke confirmation
+    # (?revoke=<id>), or a form sent back with its errors.
+    consent_form = bound if isinstance(bound, ConsentForm) else None
+    if consent_form is None and "add" in request.GET and user.has_perm("cases.add_consent"):
+        consent_form = ConsentForm(case=case)
+    revoke_form = bound if isinstance(bound, ConsentRevokeForm) else None
+    if revoke_form is None and user.has_perm("cases.change_consent"):
+        wanted = _int(request.GET.get("revoke"))
+        row = next((r for r in rows if r["consent"].pk == wanted and r["revocable"]), None)
+        if row is not None:
+            revoke_form = ConsentRevokeForm(consent=row["consent"])
+    context = {
+        "consents": rows,
+        "consent_form": consent_form,
+        "revoke_form": revoke_form,
+        "can_record": user.has_perm("cases.add_consent"),
+        "can_revoke": user.has_perm("cases.change_consent"),
+        "emergency": None,
+        "emergency_form": None,
+    }
+    if user.has_perm("cases.view_emergencyaccess"):
+        now = timezone.now()
+        context["emergency"] = [
+            {"grant": grant, "active": grant.granted_at <= now < grant.expires_at}
+            for grant in selectors.case_emergency_access(case=case)
+        ]
+    if user.has_perm("cases.add_emergencyaccess"):
+        context["emergency_form"] = (
+            bound if isinstance(bound, EmergencyAccessForm) else EmergencyAccessForm(case=case)
+        )
+    return context
+
+
+def _consent_or_404(case: Case, consent_pk) -> Consent:
+    consent = selectors.case_consents(case=case).filter(pk=consent_pk).first()
+    if consent is None:
+        raise Http404
+    return consent
+
+
+def _record_consent(*, actor, case: Case, form: ConsentForm) -> Consent:
+    """The consent, and for a signed form its upload first (an internal attachment of the
+    case, marked Part 2 when the consent covers substance-use records), in one transaction:
+    a consent the service refuses leaves neither the attachment nor its file behind."""
+    fields = form.consent_fields()
+    upload = form.cleaned_data["document"]
+    document = None
+    try:
+        with transaction.atomic():
+            if fields["method"] == Consent.Method.SIGNED_FORM and upload:
+                document = services.attachment_add(
+                    actor=actor,
+                    case=case,
+                    upload=upload,
+                    description="Signed consent form",
+                    shared_with_partners=False,
+                    substance_use=Consent.SUBSTANCE_USE in fields["data"],
+                )
+            return services.consent_record(actor=actor, case=case, document=document, **fields)
+    except Exception:
+        # The row went with the rollback; the stored file did not.
+        if document is not None:
+            document.file.storage.delete(document.file.name)
+        raise
+
+
+@agency_required
+@require_POST
+def consent_record(request, pk):
+    case = selectors.agency_case_or_404(user=request.user, pk=pk)
+    _require(request.user, "cases.add_consent")
+    form = ConsentForm(request.POST, request.FILES, case=case)
+    if form.is_valid():
+        if form_tokens.claim(request) is not None:
+            messages.info(
+                request, "This form was already submitted: the consent was recorded once."
+            )
+            return _after_change(request, case, "consent")
+        try:
+            consent = _record_consent(actor=request.user, case=case, form=form)
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(
+                request,
+                f"Consent recorded for {consent.recipient}, until {consent.ends_on:%b %-d, %Y}.",
+            )
+            return _after_change(request, case, "consent")
+    return _render_case(request, case, TABS_BY_SLUG["consent"], bound=form)
+
+
+@agency_required
+@require_POST
+def consent_revoke(request, pk, consent_pk):
+    case = selectors.agency_case_or_404(user=request.user, pk=pk)
+    _require(request.user, "cases.change_consent")
+    consent = _consent_or_404(case, consent_pk)
+    form = ConsentRevokeForm(request.POST, consent=consent)
+    if form.is_valid():
+        try:
+            services.consent_revoke(
+                actor=request.user, consent=consent, reason=form.cleaned_data["reason"]
+            )
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(
+                request,
+                f"Consent for {consent.recipient} revoked. Partners it alone covered no "
+                "longer see the case.",
+            )
+            return _after_change(request, case, "consent")
+    return _render_case(request, case, TABS_BY_SLUG["consent"], bound=form)
+
+
+@agency_required
+@require_POST
+def emergency_access_grant(request, pk):
+    """Break-glass, for agency managers. Posted without htmx: the page comes back whole,
+    with the banner of the case header."""
+    case = selectors.agency_case_or_404(user=request.user, pk=pk)
+    _require(request.user, "cases.add_emergencyaccess")
+    form = EmergencyAccessForm(request.POST, case=case)
+    if form.is_valid():
+        if form_tokens.claim(request) is not None:
+            messages.info(request, "This form was already submitted: access was granted once.")
+            return _after_change(request, case, "consent")
+        try:
+            grant = services.emergency_access_grant(
+                actor=request.user, case=case, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            until = timezone.localtime(grant.expires_at)
+            messages.success(
+                request,
+                f"Emergency access granted to {grant.organization.name} until "
+                f"{until:%b %-d, %Y %-I:%M %p}. Record the client's consent before then.",
+            )
+            return _after_change(request, case, "consent")
+    return _render_case(request, case, TABS_BY_SLUG["consent"], bound=form)
+
+
 # Records -------------------------------------------------------------------------------------
 
 
@@ -669,6 +912,7 @@ def record_add(request, pk, kind):
                     upload=form.cleaned_data["file"],
                     description=form.cleaned_data["description"],
                     shared_with_partners=shared,
+                    substance_use=form.cleaned_data["substance_use"],
                 )
             else:
                 services.record_add(

@@ -43,6 +43,7 @@ class PlanEntry:
     agent: str = ""
     tabs: str = ""
     work: bool = True
+    consent: str = ""  # "withdrawn": the client of the story's second case withdraws consent
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,9 @@ def _plan_entry(row: dict, programs: set[str]) -> PlanEntry:
         agent=row.get("agent", ""),
         tabs=row.get("tabs", ""),
         work=row.get("work", True),
+        consent=_choice(row.get("consent", ""), ("", "withdrawn"), "consent")
+        if "consent" in row
+        else "",
     )
 
 

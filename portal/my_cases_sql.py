@@ -14,6 +14,7 @@ statements, 0.39 through the plain ORM (`MY_CASES_COMPILED_SQL = False`).
 """
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 SCOPE = -7_777_777_777_777  # where the user's (a manager's: the organization's) id goes
 STATE = "\x00referral-state"  # the referral state filter
 PROGRAM = "\x00program-code"  # the program filter
+NOW = datetime(1901, 2, 3, 4, 5, 6, 789012, tzinfo=UTC)  # the time access is checked at
+SINCE = datetime(1901, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)  # the oldest notice of ended access
 _STANDINS = (SCOPE, STATE, PROGRAM)
 
 
@@ -47,6 +50,8 @@ def standin_user(*, manager: bool) -> "User":
 
 
 def _is_standin(value: object) -> bool:
+    if type(value) is datetime:
+        return value in (NOW, SINCE)
     return type(value) in (int, str) and value in _STANDINS
 
 
@@ -54,7 +59,12 @@ def compile_rows(query: "QuerySet[Any, dict[str, Any]]") -> Statement | None:
     """A `values()` queryset built with the stand-ins, as SQL with its parameters; None if
     the SQL does not carry each stand-in as a parameter of its own (then the ORM does it)."""
     sql, params = query.query.sql_with_params()
-    inline = (str(SCOPE), STATE, PROGRAM)
+    inline = (
+        str(SCOPE),
+        STATE,
+        PROGRAM,
+        *(d.isoformat(sep=s)[:19] for d in (NOW, SINCE) for s in "T "),
+    )
     if any(text in sql for text in inline):
         return None
     for param in params:
@@ -66,10 +76,16 @@ def compile_rows(query: "QuerySet[Any, dict[str, Any]]") -> Statement | None:
 
 
 def fetch_rows(
-    statement: Statement, *, scope: int, state: str, program: str
+    statement: Statement,
+    *,
+    scope: int,
+    state: str,
+    program: str,
+    now: datetime,
+    since: datetime,
 ) -> list[dict[str, Any]]:
     """The statement's rows for one request's values, each a dict by column name."""
-    values: dict[int | str, int | str] = {SCOPE: scope, STATE: state, PROGRAM: program}
+    values: dict[Any, Any] = {SCOPE: scope, STATE: state, PROGRAM: program, NOW: now, SINCE: since}
     params = [values[p] if _is_standin(p) else p for p in statement.params]
     with connection.cursor() as cursor:
         cursor.execute(statement.sql, params)

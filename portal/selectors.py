@@ -10,7 +10,7 @@ New count of the navigation and the program choices of the filter.
 import functools
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django.conf import settings
@@ -33,8 +33,9 @@ from django.utils import timezone
 from django.utils.dates import MONTHS_3
 
 from accounts.people import name_of
-from cases import selectors
-from cases.models import Case, CaseTeamMember, Program, Referral
+from cases import access, selectors
+from cases.models import AccessEnd, Case, CaseTeamMember, Program, Referral
+from casesite import clock
 from casesite.links import pk_url
 from partners.models import PartnerAgent
 
@@ -47,6 +48,9 @@ if TYPE_CHECKING:
     from django.db.models.sql.compiler import SQLCompiler
 
 PER_PAGE = 25
+# The notices of ended access on My Cases: how far back, and how many at most.
+NOTICE_DAYS = 30
+NOTICES = 5
 # Referral states a case on My Cases can be in (declined, expired and withdrawn ones leave).
 MY_CASES_STATES = (
     Referral.State.PENDING,
@@ -121,6 +125,81 @@ class ProgramChoices(Expression):
         self, compiler: "SQLCompiler", connection: "BaseDatabaseWrapper"
     ) -> tuple[str, list[Any]]:
         return self._sql(connection, "JSONB_AGG", "JSONB_BUILD_ARRAY")
+
+
+class EndedAccess(Expression):
+    """The partner's cases whose access ended in the last `NOTICE_DAYS` days (consent
+    withdrawn or expired, emergency access lapsed), newest first, at most `NOTICES`, as one
+    JSON array of [case number, ended at, why]: a scalar subquery that rides on the page's
+    rows like `ProgramChoices` (`ended_notices` decodes it). Only the number leaves the
+    case: no other data of a case the partner may no longer see."""
+
+    output_field = TextField()
+
+    def __init__(self, *, manager: bool, scope: int, now: datetime, since: datetime) -> None:
+        super().__init__()
+        self.manager, self.scope, self.now, self.since = manager, scope, now, since
+
+    @classmethod
+    def of(cls, *, user: "User", agent: PartnerAgent | None) -> "EndedAccess":
+        """The notices of this user (a partner manager: of the organization's agents)."""
+        now = clock.now()
+        manager = agent is not None and agent.is_manager
+        scope = cast(PartnerAgent, agent).organization_id if manager else user.pk
+        return cls(manager=manager, scope=scope, now=now, since=now - timedelta(days=NOTICE_DAYS))
+
+    def _sql(
+        self, connection: "BaseDatabaseWrapper", aggregate: str, triple: str
+    ) -> tuple[str, list[Any]]:
+        quote = connection.ops.quote_name
+
+        def column(model: Any, name: str) -> str:
+            return quote(cast(str, cast("Field[Any, Any]", model._meta.get_field(name)).column))
+
+        member, case = quote(CaseTeamMember._meta.db_table), quote(Case._meta.db_table)
+        scope = column(CaseTeamMember, "organization" if self.manager else "user")
+        until, end = column(CaseTeamMember, "access_until"), column(CaseTeamMember, "access_end")
+        case_id, number = column(CaseTeamMember, "case"), column(Case, "number")
+        # The model's own quoted identifiers; the values are parameters.
+        sql = (
+            f"(SELECT {aggregate}({triple}(x.n, x.t, x.w)) FROM ("  # noqa: S608  # nosec B608
+            f"SELECT c.{number} AS n, m.{until} AS t, m.{end} AS w FROM {member} m "
+            f"JOIN {case} c ON c.{quote('id')} = m.{case_id} "
+            f"WHERE m.{scope} = %s AND m.{end} <> '' AND m.{until} <= %s AND m.{until} > %s "
+            f"ORDER BY m.{until} DESC LIMIT {NOTICES}) x)"
+        )
+        adapt = connection.ops.adapt_datetimefield_value
+        return sql, [self.scope, adapt(self.now), adapt(self.since)]
+
+    def as_sql(  # type: ignore[override]  # Django takes list params; the stubs say tuple
+        self, compiler: "SQLCompiler", connection: "BaseDatabaseWrapper"
+    ) -> tuple[str, list[Any]]:
+        return self._sql(connection, "JSON_GROUP_ARRAY", "JSON_ARRAY")
+
+    def as_postgresql(
+        self, compiler: "SQLCompiler", connection: "BaseDatabaseWrapper"
+    ) -> tuple[str, list[Any]]:
+        return self._sql(connection, "JSONB_AGG", "JSONB_BUILD_ARRAY")
+
+
+@dataclass(frozen=True)
+class EndedNotice:
+    number: str
+    ended_at: datetime
+    why: str  # "consent withdrawn", ...
+
+
+def ended_notices(value: str | list[list[Any]] | None) -> list[EndedNotice]:
+    """The notices of an `EndedAccess` column, newest first."""
+    items = json.loads(value) if isinstance(value, str) else (value or [])
+    labels = dict(AccessEnd.choices)
+    notices = []
+    for number, at, why in items:
+        ended = datetime.fromisoformat(at)
+        if timezone.is_naive(ended):  # SQLite keeps UTC without its offset
+            ended = ended.replace(tzinfo=UTC)
+        notices.append(EndedNotice(number, timezone.localtime(ended), labels.get(why, why)))
+    return sorted(notices, key=lambda n: n.ended_at, reverse=True)
 
 
 def _count(queryset: QuerySet[CaseTeamMember]) -> Subquery:
@@ -246,6 +325,7 @@ class MyCasesPage:
     program_choices: list[tuple[str, str]]
     number: int
     paginator: "Paginator[int]" = field(repr=False)
+    ended: list[EndedNotice] = field(default_factory=list)
 
     @property
     def start(self) -> int:
@@ -299,8 +379,9 @@ def my_cases_page(*, user: "User", filters: MyCasesFilters) -> MyCasesPage:
         rows = _fetch_compiled(user=user, agent=agent, filters=filters, number=number)
         if rows is None:
             scope, matching = orm()
+            ended = EndedAccess.of(user=user, agent=agent)
             page = _page_query(scope=scope, matching=matching, sort=filters.sort, number=number,
-                               manager=manager)  # fmt: skip
+                               manager=manager, ended=ended)  # fmt: skip
             rows = list(page)
         return rows
 
@@ -310,17 +391,20 @@ def my_cases_page(*, user: "User", filters: MyCasesFilters) -> MyCasesPage:
         first = rows[0]
         total, new_count = first["page_total"], first["page_new_count"]
         choices = program_choices(first["page_program_choices"])
-    elif number == 1 and not filters.narrowing:
-        # Nothing assigned at all: no filter to offer, nothing new.
-        total, new_count, choices = 0, 0, []
+        ended = ended_notices(first["page_ended"])
+    elif agent is None or not user.is_active:
+        total, new_count, choices, ended = 0, 0, [], []
     else:
         scope, matching = orm()
-        total, new_count, choices = _page_facts(user=user, matching=matching, scope=scope)
+        total, new_count, choices, ended = _page_facts(
+            user=user, matching=matching, scope=scope, ended=EndedAccess.of(user=user, agent=agent)
+        )
         last = max(1, -(-total // PER_PAGE))
         if total and number > last:
             number = last
             rows = fetch(number)
     return MyCasesPage(
+        ended=ended,
         rows=_rows(rows, programs={pk: name for pk, _, name in choices}, manager=manager),
         total=total,
         new_count=new_count,
@@ -332,10 +416,10 @@ def my_cases_page(*, user: "User", filters: MyCasesFilters) -> MyCasesPage:
 
 
 def _page_querysets(
-    *, user: "User", filters: MyCasesFilters
+    *, user: "User", filters: MyCasesFilters, now: datetime | None = None
 ) -> tuple[QuerySet[CaseTeamMember], QuerySet[CaseTeamMember]]:
-    """(every row the user may list, the rows the filters keep)."""
-    scope = selectors.memberships_for_partner(user=user)
+    """(every row the user may list at `now`, the rows the filters keep)."""
+    scope = selectors.memberships_for_partner(user=user, now=now)
     matching = scope
     if filters.query:
         matching = matching.filter(
@@ -357,9 +441,10 @@ def _page_query(
     sort: str,
     number: int,
     manager: bool,
+    ended: EndedAccess,
 ) -> QuerySet[CaseTeamMember, dict[str, Any]]:
     """One page of rows as dicts: `_ROW_FIELDS` (and `_AGENT_FIELDS` for a manager), and
-    the filtered total, the New count and the program choices."""
+    the filtered total, the New count, the program choices and the ended-access notices."""
     fields = (*_ROW_FIELDS, *_AGENT_FIELDS) if manager else _ROW_FIELDS
     offset = (number - 1) * PER_PAGE
     page = (
@@ -367,9 +452,10 @@ def _page_query(
             page_total=_count(matching),
             page_new_count=_count(scope.filter(seen_at__isnull=True)),
             page_program_choices=ProgramChoices(),
+            page_ended=ended,
         )
         .order_by(*_ordering(sort))
-        .values(*fields, "page_total", "page_new_count", "page_program_choices")[
+        .values(*fields, "page_total", "page_new_count", "page_program_choices", "page_ended")[
             offset : offset + PER_PAGE
         ]
     )
@@ -404,6 +490,8 @@ def _fetch_compiled(
         scope=agent.organization_id if agent.is_manager else user.pk,
         state=filters.referral_state,
         program=filters.program,
+        now=(now := clock.now()),
+        since=now - timedelta(days=NOTICE_DAYS),
     )
 
 
@@ -420,30 +508,40 @@ def _statement(
         sort=sort,
     )
     standin = my_cases_sql.standin_user(manager=manager)
-    scope, matching = _page_querysets(user=standin, filters=filters)
-    query = _page_query(scope=scope, matching=matching, sort=sort, number=number, manager=manager)
+    scope, matching = _page_querysets(user=standin, filters=filters, now=my_cases_sql.NOW)
+    ended = EndedAccess(
+        manager=manager, scope=my_cases_sql.SCOPE, now=my_cases_sql.NOW, since=my_cases_sql.SINCE
+    )
+    query = _page_query(
+        scope=scope, matching=matching, sort=sort, number=number, manager=manager, ended=ended
+    )
     return my_cases_sql.compile_rows(query)
 
 
 def _page_facts(
-    *, user: "User", matching: QuerySet[CaseTeamMember], scope: QuerySet[CaseTeamMember]
-) -> tuple[int, int, list[list[Any]]]:
-    """Total, New count and program choices in one query, for a page that came back empty:
-    the same subqueries, hung on the user's own partner profile row (always there)."""
+    *,
+    user: "User",
+    matching: QuerySet[CaseTeamMember],
+    scope: QuerySet[CaseTeamMember],
+    ended: EndedAccess,
+) -> tuple[int, int, list[list[Any]], list[EndedNotice]]:
+    """Total, New count, program choices and notices in one query, for a page that came
+    back empty: the same subqueries, hung on the user's own partner profile row."""
     facts = (
         PartnerAgent.objects.filter(user=user)
         .annotate(
             total=_count(matching),
             new_count=_count(scope.filter(seen_at__isnull=True)),
             choices=ProgramChoices(),
+            notices=ended,
         )
-        .values_list("total", "new_count", "choices")
+        .values_list("total", "new_count", "choices", "notices")
         .first()
     )
     if facts is None:
-        return 0, 0, []
-    total, new_count, choices = facts
-    return total, new_count, program_choices(choices)
+        return 0, 0, [], []
+    total, new_count, choices, notices = facts
+    return total or 0, new_count or 0, program_choices(choices), ended_notices(notices)
 
 
 # The case page ------------------------------------------------------------------------------
@@ -484,7 +582,10 @@ def intake_queue(*, agent: PartnerAgent) -> QuerySet[Referral]:
     return cast(
         "QuerySet[Referral]",
         Referral.objects.filter(
-            organization_id=agent.organization_id, agent__isnull=True, state=Referral.State.PENDING
+            access.in_force_for(agent.organization),
+            organization_id=agent.organization_id,
+            agent__isnull=True,
+            state=Referral.State.PENDING,
         )
         .select_related("case", "case__program", "organization")
         .prefetch_related("organization__closures")

@@ -14,8 +14,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts import form_tokens
 from accounts.forms import UswdsPasswordChangeForm
+from cases import access, services
 from cases import selectors as case_selectors
-from cases import services
 from cases.downloads import attachment_response
 from cases.models import Case, CaseTeamMember, Referral
 from cases.permissions import WORK_CASE
@@ -282,6 +282,10 @@ def _panel(request, case, tab, *, can_work, add_form=None, status_form=None) -> 
         "active_tab": tab,
         "records": records,
         "panel_template": PORTAL_RECORDS[tab.slug].template,
+        # A page that carries substance-use records carries the Part 2 notice.
+        "redisclosure_notice": (
+            access.REDISCLOSURE_NOTICE if any(r.substance_use for r in records) else ""
+        ),
     }
     if not can_work:
         return panel
@@ -413,6 +417,9 @@ def case_detail(request, pk):
 def case_tab(request, pk, tab):
     case, checker = _case_or_404(request, pk)
     tab = case_selectors.partner_tab_or_404(user=request.user, case=case, tab=tab, checker=checker)
+    # What the tab showed goes into the accounting of disclosures; the New asterisk is
+    # cleared by the case page only.
+    services.case_mark_seen(user=request.user, case=case, clear_new=False, tab=tab.slug)
     return _render_case(request, case, checker, tab=tab)
 
 
@@ -526,6 +533,16 @@ def attachment_download(request, pk, attachment_pk):
     attachment = case_selectors.partner_record_or_404(
         user=request.user, case=case, kind=Tab.ATTACHMENTS, pk=attachment_pk
     )
+    if attachment.substance_use and request.GET.get("notice") != "read":
+        # A file cannot carry the Part 2 notice itself: the partner reads it first.
+        context = {
+            "case": case,
+            "attachment": attachment,
+            "notice": access.REDISCLOSURE_NOTICE,
+            "download_url": request.path + "?notice=read",
+            "portal_new_count": selectors.new_memberships(user=request.user).count(),
+        }
+        return render(request, "portal/redisclosure.html", context)
     return attachment_response(actor=request.user, attachment=attachment)
 
 

@@ -71,8 +71,13 @@ class PartnerAgentFactory(factory.django.DjangoModelFactory):
 
 # Cases: built through the real services and transitions ------------------------------------
 
-from cases import services  # noqa: E402
-from cases.models import Case, Program  # noqa: E402
+from datetime import timedelta  # noqa: E402
+
+from django.utils import timezone  # noqa: E402
+
+from cases import access, services  # noqa: E402
+from cases.models import Case, Consent, Program  # noqa: E402
+from casesite import clock  # noqa: E402
 
 
 class ProgramFactory(factory.django.DjangoModelFactory):
@@ -112,13 +117,53 @@ def make_case(
     return case
 
 
+EVERYTHING_BUT_PART_2 = ["details", "activities", "attachments", "servicerequests", "notes"]
+
+
+def record_consent(
+    case, organization=None, *, program=None, data=None, actor=None, days: int = 365, **fields
+) -> Consent:
+    """The client's consent for `organization` (or every partner of `program`), recorded
+    today by an agency manager through the service: electronic, for `days` days, covering
+    `data` (the details and every tab by default, not substance-use records)."""
+    actor = actor or UserFactory(username="factory-manager", roles=[Role.AGENCY_MANAGER])
+    today = timezone.localdate(clock.now())
+    fields.setdefault("starts_on", today)
+    fields.setdefault("ends_on", today + timedelta(days=days))
+    fields.setdefault("purpose", "Legal help with the benefits case")
+    fields.setdefault("method", Consent.Method.ELECTRONIC)
+    data = EVERYTHING_BUT_PART_2 if data is None else data
+    if Consent.SUBSTANCE_USE in data:
+        fields.setdefault("information", "Treatment dates and provider")
+        fields.setdefault("signed_on", today)
+    return services.consent_record(
+        actor=actor, case=case, organization=organization, program=program, data=data, **fields
+    )
+
+
+def consented(case, organization) -> bool:
+    return access.disclosure_of(case=case, organization=organization).open
+
+
 def make_referral(
-    *, agent_user, case=None, actor=None, tabs=None, accepted: bool = False, **case_fields
+    *,
+    agent_user,
+    case=None,
+    actor=None,
+    tabs=None,
+    accepted: bool = False,
+    consent: bool = True,
+    **case_fields,
 ):
     """A Third-Party case with `agent_user` added to its Case Team (a pending, unseen
-    referral; `accepted`: the agent accepted it, so that they can record work)."""
+    referral; `accepted`: the agent accepted it, so that they can record work). `consent`:
+    the client's consent for the agent's organization is recorded first, unless one is in
+    force already."""
     actor = actor or UserFactory(username="factory-manager", roles=[Role.AGENCY_MANAGER])
     case = case or make_case(status=Case.Status.THIRD_PARTY, actor=actor, **case_fields)
+    organization = agent_user.partner_agent.organization
+    if consent and not consented(case, organization):
+        record_consent(case, organization, actor=actor)
     member = services.case_team_add(actor=actor, case=case, user=agent_user, tabs=tabs)
     if accepted:
         services.referral_accept(actor=agent_user, referral=member.referral)

@@ -21,9 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 APPS = ("casesite", "accounts", "partners", "cases", "portal", "api", "bench", "demo")
 WIRING = {"casesite.settings", "casesite.settings_test", "casesite.urls"}
 WIRING |= {"casesite.wsgi", "casesite.asgi"}
-# What the portal and the API may use of cases: its reads, its writes and its declarations
-# (models' states, the record kinds, the permission names, the attachment response).
+# What the portal and the API may use of cases: its reads, its writes, the one visibility
+# rule (cases.access) and its declarations (models' states, the record kinds, the
+# permission names, the attachment response).
 CASES_FOR_FRONT_ENDS = {
+    "cases.access",
     "cases.selectors",
     "cases.services",
     "cases.models",

@@ -23,6 +23,7 @@ EXCLUSIONS = {
     "expired": "let the referral expire",
     "on_team": "already on the Case Team",
     "organization_inactive": "organization not active",
+    "no_consent": "without a consent of the client",
     "user_inactive": "account not active",
     "unavailable": "not available",
     "at_capacity": "at capacity",
@@ -115,8 +116,12 @@ def evaluate(
     agents: list[PartnerAgent],
     open_counts: dict[int, int],
     history: dict[int, tuple[str, bool]],
+    consented: frozenset[int] = frozenset(),
 ) -> list[Candidate]:
     """Every agent of the rule's pool with the reason it is excluded, if any.
+
+    `consented`: the organizations the client's consent (or an emergency access) lets see
+    the case now; no agent of another organization is referred it.
 
     `open_counts`: open referrals (pending or accepted, active) per user id.
     `history`: this case's partner-agent rows per user id: (referral state, is active)."""
@@ -138,6 +143,9 @@ def evaluate(
                 "organization_inactive",
                 "Organization not active",
             )
+        elif agent.organization_id not in consented:
+            candidate.excluded = "no_consent"
+            candidate.reason = "No active consent of the client covers this organization"
         elif not agent.user.is_active:
             candidate.excluded, candidate.reason = "user_inactive", "Account not active"
         elif not agent.available:
@@ -211,6 +219,7 @@ def plan(
     open_counts: dict[int, int],
     history: dict[int, tuple[str, bool]],
     cursors: dict[int, int] | None = None,
+    consented: frozenset[int] = frozenset(),
 ) -> Plan:
     """Try the matching rules in order; the first with an eligible candidate assigns.
 
@@ -238,6 +247,7 @@ def plan(
             agents=pools.get(rule.pk, []),
             open_counts=open_counts,
             history=history,
+            consented=consented,
         )
         considered.extend(candidates)
         eligible = [c for c in candidates if not c.excluded]

@@ -11,6 +11,7 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
 from partners.models import PartnerAgent, PartnerOrganization
 
+from .. import access
 from ..languages import language_name
 from ..models import AssignmentRule, Case, CaseTeamMember, Referral, RoutingDecision
 from . import engine
@@ -181,6 +182,8 @@ def routing_dry_run(*, rule: AssignmentRule, limit: int = 100) -> DryRun:
     open_counts = open_referral_counts(user_ids=[a.user_id for a in pool])
     history = case_partner_history(case_ids=[c.pk for c in cases])
     cursor = the_rule.round_robin_cursor
+    organizations = {agent.organization_id: agent.organization for agent in pool}
+    bases = access.disclosures(pairs=[(c.pk, o) for c in cases for o in organizations.values()])
     result = DryRun(rule=the_rule, rows=[], queue_size=queue.count())
     for case in cases:
         mismatch = engine.rule_mismatch(the_rule, case)
@@ -207,6 +210,7 @@ def routing_dry_run(*, rule: AssignmentRule, limit: int = 100) -> DryRun:
             open_counts=open_counts,
             history=history[case.pk],
             cursors={the_rule.pk: cursor},
+            consented=frozenset(o for o in organizations if bases[case.pk, o].open),
         )
         if plan.winner is not None:
             result.assigned += 1

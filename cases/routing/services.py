@@ -24,7 +24,7 @@ from accounts.people import display_name
 from casesite import clock
 from partners.models import PartnerAgent
 
-from .. import notifications, services
+from .. import access, notifications, services
 from ..inbox import services as inbox
 from ..models import (
     AssignmentRule,
@@ -136,6 +136,7 @@ def _plan(
     matching: list[AssignmentRule],
     locked: LockedPools,
     history: dict[int, tuple[str, bool]],
+    consented: frozenset[int],
 ) -> engine.Plan:
     return engine.plan(
         case=case,
@@ -145,7 +146,24 @@ def _plan(
         open_counts=locked.open_counts,
         history=history,
         cursors=locked.cursors,
+        consented=consented,
     )
+
+
+def _consented(*, cases: list[Case], locked: LockedPools) -> dict[int, frozenset[int]]:
+    """For each case, the pools' organizations that a consent (or an emergency access)
+    lets see it now: two queries for any number of cases."""
+    organizations = {
+        agent.organization_id: agent.organization
+        for pool in locked.pools.values()
+        for agent in pool
+    }
+    bases = access.disclosures(
+        pairs=[(case.pk, o) for case in cases for o in organizations.values()]
+    )
+    return {
+        case.pk: frozenset(o for o in organizations if bases[case.pk, o].open) for case in cases
+    }
 
 
 def _plan_locked(
@@ -154,7 +172,8 @@ def _plan_locked(
     """Decide for a case whose row is locked: lock the candidate agents, then count."""
     matching = _matching(rules, case)
     locked = _lock_pools(rules=rules, matching=matching)
-    return _plan(case=case, matching=matching, locked=locked, history=history)
+    consented = _consented(cases=[case], locked=locked)[case.pk]
+    return _plan(case=case, matching=matching, locked=locked, history=history, consented=consented)
 
 
 def _decision(
@@ -404,9 +423,14 @@ def _route_chunk(
         needed = {rule.pk: rule for case in todo for rule in matching[case.pk]}
         locked = _lock_pools(rules=rules, matching=list(needed.values()))
         planned: list[tuple[Case, engine.Plan]] = []
+        consented = _consented(cases=todo, locked=locked)
         for case in todo:
             plan = _plan(
-                case=case, matching=matching[case.pk], locked=locked, history=histories[case.pk]
+                case=case,
+                matching=matching[case.pk],
+                locked=locked,
+                history=histories[case.pk],
+                consented=consented[case.pk],
             )
             if plan.outcome == Outcome.ASSIGNED:
                 locked.assigned(plan)

@@ -97,4 +97,17 @@
     }
     next.focus();
   });
+
+  // A view that answers 404 in place (the case is no longer yours: removed from the Case
+  // Team, consent withdrawn or expired) leaves nothing stale on screen: the portal goes to
+  // My Cases, which says why access ended; elsewhere the whole page shows the answer.
+  document.addEventListener("htmx:responseError", function (event) {
+    var detail = event.detail || {};
+    var verb = (detail.requestConfig && detail.requestConfig.verb) || "get";
+    if (!detail.xhr || detail.xhr.status !== 404 || verb.toLowerCase() !== "get") {
+      return;
+    }
+    var home = document.body.getAttribute("data-home");
+    window.location.assign(home || detail.pathInfo.requestPath);
+  });
 })();

@@ -24,6 +24,7 @@ from tests.factories import (
     UserFactory,
     make_case,
     make_referral,
+    record_consent,
 )
 
 pytestmark = [
@@ -150,6 +151,8 @@ def test_concurrent_agents_of_different_organizations_make_exactly_one_primary(a
     ]
     for _ in range(ROUNDS):
         case = make_case(status=Case.Status.THIRD_PARTY, actor=actor)
+        for user in agents:
+            record_consent(case, user.partner_agent.organization, actor=actor)
         results, _ = run_together(
             *(
                 lambda user=user, case=case: services.case_team_add(

@@ -16,6 +16,7 @@ from tests.factories import (
     UserFactory,
     make_case,
     make_referral,
+    record_consent,
 )
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +48,8 @@ def owner(db):
 @pytest.fixture
 def referral(partner_agent, owner):
     """A pending referral of a case full of personal and internal data, not yet committed
-    as far as on_commit is concerned."""
+    as far as on_commit is concerned (the client's consent for the agent's organization
+    recorded)."""
     case = make_case(
         status=Case.Status.THIRD_PARTY,
         owner=owner,
@@ -55,6 +57,7 @@ def referral(partner_agent, owner):
         program=ProgramFactory(),
         **SECRETS,
     )
+    record_consent(case, partner_agent.partner_agent.organization, actor=owner)
     return case, partner_agent
 
 
@@ -112,6 +115,7 @@ def test_with_real_transactions_only_the_committed_assignment_sends_an_email(
 ):
     owner = UserFactory(username="owner", email="owner@agency.example", roles=["Agency Manager"])
     case = make_case(status=Case.Status.THIRD_PARTY, owner=owner, actor=owner, **SECRETS)
+    record_consent(case, partner_agent.partner_agent.organization, actor=owner)
     with pytest.raises(RuntimeError), transaction.atomic():
         services.case_team_add(actor=owner, case=case, user=partner_agent)
         raise RuntimeError
@@ -183,7 +187,11 @@ def test_the_case_owner_is_told_of_an_escalation(
         response_window_hours=1,
     )
     with django_capture_on_commit_callbacks(execute=True):
-        case = make_case(status=Case.Status.THIRD_PARTY, owner=owner, actor=owner, **SECRETS)
+        # The client's consent for Northside is recorded before the case is referred (and
+        # routed).
+        case = make_case(status=Case.Status.APPROVED, owner=owner, actor=owner, **SECRETS)
+        record_consent(case, northside, actor=owner)
+        case = services.case_transition(actor=owner, case=case, name="refer")
     member = case.team.get(user=only.user)
     mailoutbox.clear()
     with django_capture_on_commit_callbacks(execute=True):

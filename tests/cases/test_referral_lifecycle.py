@@ -28,6 +28,7 @@ from tests.factories import (
     UserFactory,
     make_case,
     make_referral,
+    record_consent,
 )
 
 pytestmark = [
@@ -546,6 +547,7 @@ def test_a_referral_to_an_organization_waits_in_intake_until_its_manager_assigns
     agency_manager, partner_agent, partner_colleague, partner_manager, northside, outsider
 ):
     case = make_case(status=Case.Status.THIRD_PARTY)
+    record_consent(case, northside)
     with pytest.raises(PermissionDenied):
         services.referral_to_organization(actor=partner_manager, case=case, organization=northside)
     intake = services.referral_to_organization(
@@ -597,6 +599,7 @@ def test_an_unassigned_intake_referral_expires_and_the_managers_lose_the_case(
     agency_manager, partner_manager, northside
 ):
     case = make_case(status=Case.Status.THIRD_PARTY)
+    record_consent(case, northside)
     intake = services.referral_to_organization(
         actor=agency_manager, case=case, organization=northside
     )
@@ -698,6 +701,7 @@ def test_nothing_is_stuck_every_referral_is_due_reviewed_worked_or_back_with_som
         referral_in(state, agent)
     # And the other ways in: an intake referral, and a reassigned one that replaced another.
     intake_case = make_case(status=Case.Status.THIRD_PARTY, actor=agency_manager)
+    record_consent(intake_case, northside, actor=agency_manager)
     services.referral_to_organization(
         actor=agency_manager, case=intake_case, organization=northside
     )
@@ -889,6 +893,7 @@ def test_the_migration_marks_the_latest_escalation_of_each_waiting_case_and_no_o
 ):
     waiting_case, first = make_referral(agent_user=partner_agent, actor=agency_manager)
     older = _escalate(first)
+    record_consent(waiting_case, outsider.partner_agent.organization, actor=agency_manager)
     again = services.case_team_add(actor=agency_manager, case=waiting_case, user=outsider)
     newer = _escalate(again)
     rerouted_case, member = make_referral(agent_user=partner_agent, actor=agency_manager)

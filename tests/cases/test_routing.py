@@ -21,7 +21,7 @@ from cases.models import (
 from cases.routing import engine
 from cases.routing import selectors as routing_selectors
 from cases.routing import services as routing_services
-from partners.models import PartnerAgent
+from partners.models import PartnerAgent, PartnerOrganization
 from tests.factories import (
     PartnerAgentFactory,
     PartnerOrganizationFactory,
@@ -29,6 +29,7 @@ from tests.factories import (
     UserFactory,
     make_case,
     make_referral,
+    record_consent,
 )
 
 pytestmark = pytest.mark.django_db
@@ -64,11 +65,21 @@ def rule(name="Rule", *, organizations=(), agents=(), **fields) -> AssignmentRul
     )
 
 
+def consent_for_every_partner(case: Case) -> None:
+    """The client's consent for every active partner organization: consent rules nobody
+    out in these tests."""
+    for organization in PartnerOrganization.objects.filter(active=True):
+        record_consent(case, organization)
+
+
 def unassigned_case(**fields) -> Case:
-    """A Third-Party case with nobody on its Case Team but the owner."""
+    """A Third-Party case with nobody on its Case Team but the owner, and the client's
+    consent for every active partner organization there is."""
     fields.setdefault("language", "es")
     with no_auto_routing():
-        return make_case(status=Case.Status.THIRD_PARTY, **fields)
+        case = make_case(status=Case.Status.THIRD_PARTY, **fields)
+        consent_for_every_partner(case)
+    return case
 
 
 def give_open_cases(partner: PartnerAgent, count: int, *, accepted: int = 0) -> None:
@@ -399,6 +410,7 @@ def test_referring_a_case_routes_it_and_records_why(northside, snap, agency_mana
     a = agent("ana", northside)
     rule("r", organizations=[northside], response_window_hours=36)
     case = make_case(status=Case.Status.APPROVED, program=snap, language="es")
+    record_consent(case, northside)
     services.case_transition(actor=agency_manager, case=case, name="refer")
 
     member = active_partner(case)
@@ -494,11 +506,12 @@ def test_routing_one_case_takes_the_same_queries_whatever_the_pool_size(
     rule("r", organizations=[northside])
     case = unassigned_case(program=snap)
     rules = routing_selectors.ruleset()
-    # 8 of the Assignment Manager (lock, history of referrals and of the team, lock agents,
-    # workloads, decision, the referral linked to it, event) and savepoints; the rest is
-    # case_team_add, its referral clearing any escalation of the case (34 for 1 or 8 agents
-    # in the pool).
-    with django_assert_max_num_queries(34):
+    # 10 of the Assignment Manager (lock, history of referrals and of the team, lock agents,
+    # workloads, the consents and emergency access of the pool's organizations, decision,
+    # the referral linked to it, event) and savepoints; the rest is case_team_add, its
+    # check of the client's consent (two queries) and its referral clearing any escalation
+    # of the case (38 for 1 or 8 agents in the pool).
+    with django_assert_max_num_queries(38):
         routing_services._route(
             actor=None, case_pk=case.pk, trigger=RoutingDecision.Trigger.BULK, rules=rules
         )

@@ -13,12 +13,14 @@ from django.db.models import Count
 from cases import routing
 from cases.models import Case, CaseTeamMember, Referral, RoutingDecision
 from cases.routing import services as routing_services
+from partners.models import PartnerOrganization
 from tests.factories import (
     PartnerAgentFactory,
     PartnerOrganizationFactory,
     ProgramFactory,
     UserFactory,
     make_case,
+    record_consent,
 )
 from tests.routing_off import routing_off
 
@@ -67,8 +69,14 @@ def run_together(call, times: int) -> list:
 
 
 def unassigned_cases(count: int, **fields) -> list[Case]:
+    """Third-Party cases nobody has yet, each with the client's consent for every active
+    partner organization."""
     with routing_off():
-        return [make_case(status=Case.Status.THIRD_PARTY, **fields) for _ in range(count)]
+        cases = [make_case(status=Case.Status.THIRD_PARTY, **fields) for _ in range(count)]
+        for case in cases:
+            for organization in PartnerOrganization.objects.filter(active=True):
+                record_consent(case, organization)
+    return cases
 
 
 def open_counts() -> dict[int, int]:

@@ -12,7 +12,13 @@ from django.urls import reverse
 from cases import routing
 from cases.models import AssignmentRule, Case, CaseEvent, CaseTeamMember, Referral, RoutingDecision
 from cases.routing import services as routing_services
-from tests.factories import PartnerAgentFactory, ProgramFactory, UserFactory, make_case
+from tests.factories import (
+    PartnerAgentFactory,
+    ProgramFactory,
+    UserFactory,
+    make_case,
+    record_consent,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -47,10 +53,13 @@ def the_rule(northside):
 
 
 @pytest.fixture
-def unassigned(snap):
-    """A Third-Party case nobody has yet (as if referred before any rule existed)."""
+def unassigned(snap, northside):
+    """A Third-Party case nobody has yet (as if referred before any rule existed), with the
+    client's consent for Northside."""
     with mock.patch("cases.routing.hooks.route_after_refer", lambda **kwargs: None):
-        return make_case(status=Case.Status.THIRD_PARTY, program=snap, language="es")
+        case = make_case(status=Case.Status.THIRD_PARTY, program=snap, language="es")
+    record_consent(case, northside)
+    return case
 
 
 def login(client, user):
@@ -309,6 +318,8 @@ def test_the_route_button_shows_only_to_managers_on_third_party_cases(
 def test_the_routing_page_routes_every_unassigned_case(client, agency_manager, ana, the_rule, snap):
     routing_services.assignment_rule_set_active(actor=None, rule=the_rule, active=False)
     cases = [make_case(status=Case.Status.THIRD_PARTY, program=snap, language="es") for _ in "ab"]
+    for case in cases:
+        record_consent(case, ana.organization)
     routing_services.assignment_rule_set_active(actor=None, rule=the_rule, active=True)
     page = login(client, agency_manager).get(reverse("cases:routing")).content.decode()
     assert "Route Unassigned Cases (2)" in page

@@ -21,6 +21,7 @@ from tests.factories import (
     UserFactory,
     make_case,
     make_referral,
+    record_consent,
 )
 
 pytestmark = [
@@ -90,6 +91,10 @@ class Population:
             make_case(status=Case.Status.THIRD_PARTY, actor=self.actor, program=program)
             for _ in range(40)
         ]
+        # The client's consent covers every organization: the changes are the team's own.
+        for case in self.cases:
+            for org in orgs:
+                record_consent(case, org, actor=self.actor)
         self.operations = 0
 
     @property
@@ -186,7 +191,11 @@ def assert_selectors_agree_with_guardian(population: Population) -> None:
             assert all(m.user_id == user.pk for m in rows)
             # The tabs guardian grants are the tabs chosen for the member.
             for member in rows:
-                shown = {t.slug for t in selectors.visible_tabs(user=user, case=member.case)}
+                # The case as the portal reads it (with the client's consent).
+                case, checker = selectors.partner_case_or_404(user=user, pk=member.case_id)
+                shown = {
+                    t.slug for t in selectors.visible_tabs(user=user, case=case, checker=checker)
+                }
                 assert shown == set(member.tabs), (user.username, member.case_id)
     assert selector_cases(population.actor) == guardian_cases(population.actor) == set()
 
@@ -255,6 +264,7 @@ def test_my_cases_lists_the_newest_assignment_first(agency_manager, partner_agen
     first, _ = make_referral(agent_user=partner_agent)
     second, _ = make_referral(agent_user=partner_agent)
     third = make_case(status=Case.Status.THIRD_PARTY)
+    record_consent(third, partner_agent.partner_agent.organization)
     services.case_team_add(actor=agency_manager, case=third, user=partner_agent)
     rows = list(selectors.memberships_for_partner(user=partner_agent))
     assert [m.case for m in rows] == [third, second, first]
@@ -264,7 +274,7 @@ def test_my_cases_lists_the_newest_assignment_first(agency_manager, partner_agen
 
 def test_a_tab_not_granted_is_404(partner_agent):
     case, _ = make_referral(agent_user=partner_agent, tabs=["notes"])
-    _, checker = selectors.partner_case_or_404(user=partner_agent, pk=case.pk)
+    case, checker = selectors.partner_case_or_404(user=partner_agent, pk=case.pk)
     assert selectors.partner_tab_or_404(
         user=partner_agent, case=case, tab="notes", checker=checker
     ).label == ("Notes")
@@ -315,6 +325,8 @@ def test_internal_records_never_come_out_of_the_partner_selectors(
     partner_note = services.record_add(
         actor=partner_agent, case=case, kind="notes", body="Partner note"
     )
+    # The partner selectors read the case as the portal reads it (with the client's consent).
+    case, _ = selectors.partner_case_or_404(user=partner_agent, pk=case.pk)
     for kind in KINDS:
         records = list(selectors.records_for_partner(user=partner_agent, case=case, kind=kind))
         assert shared[kind] in records
@@ -342,6 +354,7 @@ def test_internal_records_never_come_out_of_the_partner_selectors(
 
 def test_a_record_of_another_case_is_404_even_when_shared(caseworker, partner_agent):
     case, _ = make_referral(agent_user=partner_agent)
+    case, _ = selectors.partner_case_or_404(user=partner_agent, pk=case.pk)
     other = make_case(status=Case.Status.THIRD_PARTY)
     note = services.record_add(
         actor=caseworker, case=other, kind="notes", body="Elsewhere", shared_with_partners=True
@@ -451,6 +464,7 @@ def test_the_header_referral_is_the_open_one_due_first_else_the_newest(
     agency_manager, partner_agent, outsider
 ):
     case, first = make_referral(agent_user=partner_agent, actor=agency_manager)
+    record_consent(case, outsider.partner_agent.organization)
     soon = services.case_team_add(actor=agency_manager, case=case, user=outsider, response_hours=2)
     assert selectors.case_current_referral(case=case) == soon.referral
     services.referral_decline(actor=outsider, referral=soon.referral, reason="no_capacity")

@@ -28,6 +28,7 @@ from tests.factories import (
     UserFactory,
     make_case,
     make_referral,
+    record_consent,
 )
 
 pytestmark = [
@@ -465,6 +466,7 @@ def test_adding_a_partner_agent_grants_exactly_the_case_and_its_default_tabs(
     agency_manager, partner_agent, northside
 ):
     case = make_case(status=Status.THIRD_PARTY)
+    record_consent(case, northside)
     since = last_event_id()
     member = services.case_team_add(actor=agency_manager, case=case, user=partner_agent)
     tabs = set(northside.default_tabs)
@@ -495,12 +497,15 @@ def test_adding_a_partner_agent_grants_exactly_the_case_and_its_default_tabs(
 )
 def test_the_agency_can_choose_the_tabs_per_case(agency_manager, partner_agent, tabs):
     case = make_case(status=Status.THIRD_PARTY)
+    record_consent(case, partner_agent.partner_agent.organization)
     services.case_team_add(actor=agency_manager, case=case, user=partner_agent, tabs=tabs)
     assert object_perms(partner_agent, case) == {
         "view_case",
         "work_case",
         *(TAB_CODENAMES[t] for t in tabs),
     }
+    # The tabs are read off the case as the portal reads it (with the client's consent).
+    case, _ = selectors.partner_case_or_404(user=partner_agent, pk=case.pk)
     assert {t.slug for t in selectors.visible_tabs(user=partner_agent, case=case)} == set(tabs)
 
 
@@ -509,6 +514,7 @@ def test_an_organization_with_another_primary_is_associated_as_secondary(
 ):
     case = make_case(status=Status.THIRD_PARTY)
     services.partner_add(actor=agency_manager, case=case, partner=harbor)
+    record_consent(case, northside)
     services.case_team_add(actor=agency_manager, case=case, user=partner_agent)
     assert primary_of(case) == ["Harbor Family Services"]
     assert case.case_partners.get(partner=northside).is_primary is False

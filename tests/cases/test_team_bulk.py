@@ -20,7 +20,13 @@ from cases.models import (
 )
 from cases.records import Tab
 from cases.routing import services as routing_services
-from tests.factories import PartnerAgentFactory, ProgramFactory, UserFactory, make_case
+from tests.factories import (
+    PartnerAgentFactory,
+    ProgramFactory,
+    UserFactory,
+    make_case,
+    record_consent,
+)
 from tests.routing_off import routing_off
 
 pytestmark = pytest.mark.django_db
@@ -107,8 +113,11 @@ def snapshot(case: Case, *, after: int) -> dict:
 
 def scenarios(agency_manager, harbor, northside):
     """Three Third-Party cases: without a partner, with another Primary partner, with the
-    agent's own organization already associated."""
+    agent's own organization already associated; each with the client's consent for the
+    agent's organization."""
     cases = [make_case(status=Status.THIRD_PARTY, actor=agency_manager) for _ in range(3)]
+    for case in cases:
+        record_consent(case, northside, actor=agency_manager)
     services.partner_add(actor=agency_manager, case=cases[1], partner=harbor)
     services.partner_add(actor=agency_manager, case=cases[2], partner=northside)
     return cases
@@ -177,6 +186,8 @@ def test_a_batch_with_one_bad_assignment_changes_nothing(
     good = make_case(status=Status.THIRD_PARTY, actor=agency_manager)
     approved = make_case(status=Status.APPROVED, actor=agency_manager)
     former = make_case(status=Status.THIRD_PARTY, actor=agency_manager)
+    for case in (good, approved, former):
+        record_consent(case, partner_agent.partner_agent.organization, actor=agency_manager)
     services.case_team_add(actor=agency_manager, case=former, user=partner_colleague)
     services.case_team_remove(actor=agency_manager, case=former, user=partner_colleague)
     tables = (CaseTeamMember, CaseEvent, CasePartner, CaseUserObjectPermission)
@@ -205,6 +216,8 @@ def test_adding_agents_at_once_takes_the_same_statements_for_1_or_20_cases(
 ):
     def statements(count: int) -> int:
         cases = [make_case(status=Status.THIRD_PARTY, actor=agency_manager) for _ in range(count)]
+        for case in cases:
+            record_consent(case, northside, actor=agency_manager)
         with CaptureQueriesContext(connection) as captured:
             services.case_team_add_many(
                 actor=agency_manager,
@@ -216,9 +229,10 @@ def test_adding_agents_at_once_takes_the_same_statements_for_1_or_20_cases(
         return len(captured)
 
     statements(1)  # content types cached
-    # 17: the business calendar's closures read once, the referrals inserted at once, and one
-    # UPDATE that ends any wait of those cases with their owner.
-    assert statements(1) == statements(20) <= 17
+    # 19: the business calendar's closures read once, the referrals inserted at once, one
+    # UPDATE that ends any wait of those cases with their owner, and the consents and
+    # emergency access of every case read at once (two queries).
+    assert statements(1) == statements(20) <= 19
 
 
 def test_bulk_routing_re_refers_a_former_team_member_one_by_one(agency_manager, northside):
@@ -238,6 +252,8 @@ def test_bulk_routing_re_refers_a_former_team_member_one_by_one(agency_manager, 
             )
             for _ in range(4)
         ]
+    for case in cases:
+        record_consent(case, northside, actor=agency_manager)
     services.case_team_add(actor=agency_manager, case=cases[0], user=ana)
     services.case_team_remove(actor=agency_manager, case=cases[0], user=ana)
     routing_services.assignment_rule_create(actor=None, name="All", organizations=[northside])

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.roles import Role
 from cases import forms, services
-from cases.models import Case, CaseTeamMember, Referral
+from cases.models import Case, CaseTeamMember, Consent, Referral
 from cases.records import Tab
 from tests.factories import (
     PartnerAgentFactory,
@@ -18,6 +18,7 @@ from tests.factories import (
     UserFactory,
     make_case,
     make_referral,
+    record_consent,
 )
 
 pytestmark = [
@@ -42,6 +43,12 @@ def options(html: str) -> dict[str, str]:
 def groups(html: str) -> list[str]:
     select = re.search(r'<select name="user".*?</select>', html, re.S).group(0)
     return re.findall(r'<optgroup label="([^"]*)"', select)
+
+
+def consent_until(case, organization) -> str:
+    """An organization's group label when the client's consent covers it."""
+    ends_on = Consent.objects.get(case=case, organization=organization).ends_on
+    return f"{organization.name} · Consent until {ends_on:%b %-d, %Y}"
 
 
 def agent(username, organization, first_name, last_name):
@@ -77,24 +84,29 @@ def people(case, northside, harbor):
 
 
 def test_under_the_limit_every_partner_agent_is_listed_and_there_is_no_search(
-    manager_client, case, people
+    manager_client, case, people, northside
 ):
     html = manager_client.get(team_url(case)).content.decode()
     listed = options(html)
     assert {str(u.pk) for u in people.values()} <= set(listed)
-    assert groups(html) == ["Agency staff", "Harbor Family Services", "Northside Legal Aid"]
+    # Each organization with its consent state (the client consented to Northside only).
+    assert groups(html) == [
+        "Agency staff",
+        "Harbor Family Services · No consent",
+        consent_until(case, northside),
+    ]
     assert "Find a partner agent" not in html
     assert "Agency staff, or an agent of an active partner organization." in html
 
 
 def test_over_the_limit_only_the_case_partners_agents_are_listed_with_a_search(
-    manager_client, agency_manager, case, people, wide
+    manager_client, agency_manager, case, people, wide, northside
 ):
     html = manager_client.get(team_url(case)).content.decode()
     listed = options(html)
     assert str(people["nadia"].pk) in listed
     assert str(people["quentin"].pk) not in listed and str(people["rhea"].pk) not in listed
-    assert groups(html) == ["Agency staff", "Northside Legal Aid"]
+    assert groups(html) == ["Agency staff", consent_until(case, northside)]
     assert listed[str(agency_manager.pk)]
     assert '<label class="usa-label" for="id_person_q">Find a partner agent</label>' in html
     field = re.search(r'<input[^>]*id="id_person_q"[^>]*>', html, re.S).group(0)
@@ -121,13 +133,17 @@ def test_a_search_by_name_user_name_or_organization_lists_the_agent(
 
 
 def test_a_search_typed_replaces_the_select_with_the_matches_and_says_how_many(
-    manager_client, case, people, wide
+    manager_client, case, people, wide, northside
 ):
     response = manager_client.get(team_url(case), {"person_q": "harbor"}, **SEARCH)
     html = response.content.decode()
     assert 'id="team-person"' in html
     assert set(options(html)) >= {str(people["quentin"].pk), str(people["rhea"].pk)}
-    assert groups(html) == ["Agency staff", "Northside Legal Aid", "Harbor Family Services"]
+    assert groups(html) == [
+        "Agency staff",
+        consent_until(case, northside),
+        "Harbor Family Services · No consent",
+    ]
     assert "2 partner agents match “harbor”." in html
     assert "Showing the first" not in html
 
@@ -165,6 +181,7 @@ def test_an_eligible_agent_who_was_not_listed_can_be_added(
 ):
     harbor.default_tabs = [Tab.NOTES]
     harbor.save()
+    record_consent(case, harbor)
     quentin = people["quentin"]
     assert str(quentin.pk) not in options(manager_client.get(team_url(case)).content.decode())
     # Picking Quentin from a search's options re-ticks Harbor's default tabs.

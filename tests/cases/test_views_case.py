@@ -18,6 +18,7 @@ from tests.factories import (
     UserFactory,
     make_case,
     make_referral,
+    record_consent,
 )
 
 pytestmark = [
@@ -54,13 +55,17 @@ HTMX_TAB = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "case-tabs"}
 # referrals' organizations), feed, cursor, the Inbox count of the navigation, and the tab's
 # own one to seven queries (Case Team: the members and their referrals' closures, the count
 # of partner agents who may join, the Add form's choices, the referral history and its
-# closures, and the routing decision).
-PAGE_QUERIES = 23
+# closures, and the routing decision). Was 23: the header's banner of emergency access in
+# force (one query), and the Add form's consent state of each organization it lists (the
+# consents and the emergency access, two queries).
+PAGE_QUERIES = 26
 # Was 11: the Case Team tab now counts the partner agents who may join (one COUNT) to decide
 # between listing them all and offering a search. Was 12: the members' referrals need their
 # organizations' closures (due times in business hours), and the tab lists every referral
-# of the case (one query, and one for their organizations' closures).
-TAB_QUERIES = 15
+# of the case (one query, and one for their organizations' closures). Was 15: the Add
+# form reads whether a consent covers each organization it lists (consents and emergency
+# access, two queries).
+TAB_QUERIES = 17
 
 
 def tab_url(case, slug="details"):
@@ -172,11 +177,15 @@ def test_an_unknown_tab_is_404(manager_client):
 def _busy_case(rows: int, agency_manager, prefix: str):
     """A Third-Party case with `rows` of everything: partners, team members, referrals,
     records, events. Every other agent accepted and records the work (their referral is in
-    progress); the others have not answered yet (pending), and the agency records it."""
+    progress); the others have not answered yet (pending), and the agency records it. One
+    more agent may still join: the Add form always lists an organization (and reads whether
+    the client's consent covers it)."""
     case = make_case(status=Status.THIRD_PARTY, actor=agency_manager)
     organizations = [PartnerOrganizationFactory(name=f"{prefix} Org {n}") for n in range(rows)]
+    PartnerAgentFactory(user=UserFactory(username=f"{prefix}-idle"), organization=organizations[0])
     for n, organization in enumerate(organizations):
         services.partner_add(actor=agency_manager, case=case, partner=organization)
+        record_consent(case, organization, actor=agency_manager)
         agent = PartnerAgentFactory(
             user=UserFactory(username=f"{prefix}-agent-{n}"), organization=organization
         ).user
@@ -308,7 +317,8 @@ def test_new_opens_the_partner_selector_of_active_predefined_partners(manager_cl
     assert 'id="id_partner"' not in html
     html = manager_client.get(tab_url(case, "partners"), {"add": "1"}).content.decode()
     assert 'id="id_partner"' in html
-    assert "Northside Legal Aid</option>" in html
+    # Each partner says whether the client's consent covers it.
+    assert "Northside Legal Aid · No consent</option>" in html
     assert "Closed Shop" not in html
     assert f'hx-get="/cases/{case.pk}/partners/options/"' in html
 
@@ -317,7 +327,9 @@ def test_the_partner_search_returns_matching_options(manager_client, northside, 
     case = make_case()
     response = manager_client.get(f"/cases/{case.pk}/partners/options/", {"q": "harb"})
     html = response.content.decode()
-    assert f'<option value="{harbor.pk}" selected>Harbor Family Services</option>' in html
+    assert (
+        f'<option value="{harbor.pk}" selected>Harbor Family Services · No consent</option>' in html
+    )
     assert "Northside" not in html
     html = manager_client.get(f"/cases/{case.pk}/partners/options/", {"q": "zzz"}).content
     assert "No active partner matches" in html.decode()
@@ -415,6 +427,7 @@ def test_the_team_tab_shows_members_referral_states_and_first_opened(
 ):
     case, _member = make_referral(agent_user=partner_agent)
     services.case_mark_seen(user=partner_agent, case=case)
+    record_consent(case, outsider.partner_agent.organization)
     declined = services.case_team_add(actor=case.owner, case=case, user=outsider)
     services.referral_decline(
         actor=outsider,
@@ -440,7 +453,7 @@ def test_the_add_member_form_groups_people_and_ticks_the_organization_tabs(
     case = make_case(status=Status.THIRD_PARTY)
     html = manager_client.get(tab_url(case, "team")).content.decode()
     assert '<optgroup label="Agency staff">' in html
-    assert '<optgroup label="Northside Legal Aid">' in html
+    assert '<optgroup label="Northside Legal Aid · No consent">' in html
     assert f'hx-get="/cases/{case.pk}/team/"' in html
     html = manager_client.get(
         tab_url(case, "team"),
@@ -454,6 +467,7 @@ def test_the_add_member_form_groups_people_and_ticks_the_organization_tabs(
 
 def test_saving_a_partner_agent_assigns_the_case(manager_client, agency_manager, partner_agent):
     case = make_case(status=Status.THIRD_PARTY)
+    record_consent(case, partner_agent.partner_agent.organization)
     response = manager_client.post(
         f"/cases/{case.pk}/team/add/",
         {"user": partner_agent.pk, "tabs": ["notes", "activities"]},

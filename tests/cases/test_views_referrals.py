@@ -19,6 +19,7 @@ from tests.factories import (
     UserFactory,
     make_case,
     make_referral,
+    record_consent,
 )
 
 pytestmark = [
@@ -108,6 +109,7 @@ def test_the_team_tab_lists_every_referral_newest_first_with_reasons_and_outcome
         reason="other",
         note="We do not serve that county",
     )
+    record_consent(case, outsider.partner_agent.organization, actor=agency_manager)
     last = services.case_team_add(actor=agency_manager, case=case, user=outsider)
     services.referral_accept(actor=outsider, referral=last.referral)
     services.referral_complete(
@@ -172,6 +174,7 @@ def test_a_response_window_sets_the_due_time_in_business_hours(
     manager_client, partner_agent, northside
 ):
     case = make_case(status=Status.THIRD_PARTY)
+    record_consent(case, northside)
     manager_client.post(
         f"/cases/{case.pk}/team/add/",
         {"user": partner_agent.pk, "tabs": ["notes"], "response_hours": 4},
@@ -187,6 +190,7 @@ def test_without_a_response_window_the_organizations_default_applies(
     manager_client, partner_agent, northside
 ):
     case = make_case(status=Status.THIRD_PARTY)
+    record_consent(case, northside)
     manager_client.post(f"/cases/{case.pk}/team/add/", {"user": partner_agent.pk})
     referral = case.team.get(user=partner_agent).referral
     assert referral.response_hours == northside.default_response_hours == 16

@@ -8,7 +8,7 @@ from cases.models import AssignmentRule, Case
 from demo.management.commands.load_demo import load_demo_rules
 from partners.models import PartnerAgent
 from tests.cases.test_routing import agent
-from tests.factories import ProgramFactory, UserFactory, make_case
+from tests.factories import ProgramFactory, UserFactory, make_case, record_consent
 
 pytestmark = pytest.mark.django_db
 
@@ -27,6 +27,7 @@ def test_load_demo_rules_is_idempotent_and_routes_to_northside(northside, harbor
     ]
     manager = UserFactory(username="manager", roles=["Agency Manager"])
     case = make_case(status=Case.Status.APPROVED, program=snap, language="en", actor=manager)
+    record_consent(case, northside, actor=manager)
     services.case_transition(actor=manager, case=case, name="refer")
     decision = routing.latest_routing_decision(case=case)
     assert decision.winner == priya

@@ -67,12 +67,16 @@ def test_a_half_loaded_demo_is_completed_with_the_same_cases(private_storage):
     load_demo()
     reference = {c.number: (c.name, c.applicant_name, c.status) for c in Case.objects.all()}
     for case in Case.objects.order_by("-number")[:5]:
-        # The test's own data: its team, referrals and trail go with it. Referrals and
-        # events are history and protect their case, so they go first (the events, which the
-        # ORM never deletes and a trigger guards, in plain SQL past the trigger).
+        # The test's own data: its team, referrals, consents and trail go with it.
+        # Referrals, consents and events are history and protect their case, so they go
+        # first (the events, which the ORM never deletes and a trigger guards, in plain SQL
+        # past the trigger; the newest consent first, as it may supersede an older one).
         case.team.all().delete()
         for referral in case.referrals.order_by("-pk"):
             referral.delete()
+        for consent in case.consents.order_by("-pk"):
+            consent.delete()
+        case.emergency_access.all().delete()
         with (
             pgtrigger.ignore("cases.CaseEvent:caseevent_append_only"),
             connection.cursor() as cursor,

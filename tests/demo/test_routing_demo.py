@@ -7,6 +7,8 @@ from django.contrib.auth import get_user_model
 from cases import routing, services
 from cases.models import AssignmentRule, Case, Referral, RoutingDecision
 from demo.management.commands.load_demo import load_demo_rules
+from partners.models import PartnerOrganization
+from tests.factories import record_consent
 
 pytestmark = pytest.mark.django_db
 
@@ -20,9 +22,12 @@ def test_the_demo_has_routing_rules(demo):
 
 def test_referring_any_approved_demo_case_routes_it_to_northside_legal_aid(demo):
     manager = get_user_model().objects.get(username="manager")
+    northside = PartnerOrganization.objects.get(name="Northside Legal Aid")
     approved = list(Case.objects.filter(status=Case.Status.APPROVED))
     assert approved
     for case in approved:
+        # The client's consent for Northside Legal Aid is recorded before the referral.
+        record_consent(case, northside, actor=manager)
         services.case_transition(actor=manager, case=case, name="refer")
         decision = routing.latest_routing_decision(case=case)
         assert decision.outcome == RoutingDecision.Outcome.ASSIGNED, decision.explanation

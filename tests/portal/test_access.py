@@ -12,7 +12,7 @@ from cases import services
 from cases.models import Attachment, Case, CaseEvent, Referral, ServiceRequest
 from portal import urls as portal_urls
 from portal import views as portal_views
-from tests.factories import PartnerAgentFactory, UserFactory, make_case
+from tests.factories import PartnerAgentFactory, UserFactory, make_case, record_consent
 
 from .conftest import ALL_TABS, add_records, normalized, refer, upload
 
@@ -73,6 +73,7 @@ def shared_case(partner_agent, caseworker, agency_manager, northside):
     case, _ = refer(partner_agent, name="Household of PA")
     add_records(case, actor=caseworker, shared=True, prefix="Shared")
     waiting = make_case(status=Case.Status.THIRD_PARTY, name="Household of PA, intake")
+    record_consent(waiting, northside, actor=agency_manager)
     intake = services.referral_to_organization(
         actor=agency_manager, case=waiting, organization=northside
     )
@@ -175,6 +176,7 @@ def test_a_partner_manager_cannot_assign_another_organizations_intake_referral(
     """PM with the id of a referral waiting in another organization's intake queue: 404,
     identical to a missing one; the referral still waits there."""
     waiting = make_case(status=Case.Status.THIRD_PARTY, name="Harbor intake case")
+    record_consent(waiting, harbor, actor=agency_manager)
     theirs = services.referral_to_organization(
         actor=agency_manager, case=waiting, organization=harbor
     )
@@ -339,6 +341,7 @@ def planted(partner_agent, outsider, caseworker, agency_manager, northside):
         date_of_birth=date(1911, 11, 11),
         eligibility_notes="SNTL-INTAKE-NOTES",
     )
+    record_consent(waiting, northside, actor=agency_manager)
     services.referral_to_organization(actor=agency_manager, case=waiting, organization=northside)
     refer(
         outsider,

@@ -23,8 +23,14 @@ SORTS = ["", *selectors.MY_CASES_SORTS, *(f"-{key}" for key in selectors.MY_CASE
 def through_the_orm(user, filters: selectors.MyCasesFilters, number: int) -> list[dict]:
     scope, matching = selectors._page_querysets(user=user, filters=filters)
     manager = user.partner_agent.is_manager
+    ended = selectors.EndedAccess.of(user=user, agent=user.partner_agent)
     page = selectors._page_query(
-        scope=scope, matching=matching, sort=filters.sort, number=number, manager=manager
+        scope=scope,
+        matching=matching,
+        sort=filters.sort,
+        number=number,
+        manager=manager,
+        ended=ended,
     )
     return list(page)
 
@@ -40,6 +46,9 @@ def caseload(northside, partner_agent, partner_colleague, partner_manager):
             services.referral_accept(actor=agent, referral=member.referral)
         if n % 5 == 0:
             services.case_mark_seen(user=agent, case=case)
+        if n % 7 == 0:  # the client withdrew consent: a notice instead of a row
+            consent = case.consents.get()
+            services.consent_revoke(actor=case.owner, consent=consent, reason="Client asked")
     return [partner_agent, partner_colleague, partner_manager]
 
 
@@ -83,7 +92,9 @@ def test_a_search_and_sqlite_take_the_orm(caseload):
         is None
     )
     page = selectors.my_cases_page(user=user, filters=searched)
-    assert {row["name"] for row in page.rows} == {f"Household {n}" for n in range(10, 20) if n % 3}
+    assert {row["name"] for row in page.rows} == {
+        f"Household {n}" for n in range(10, 20) if n % 3 and n % 7
+    }
     if connection.vendor != "postgresql":
         plain = selectors.MyCasesFilters()
         assert (
@@ -112,7 +123,8 @@ def test_a_managers_compiled_page_lists_the_organizations_cases_only(caseload, h
     refer(outsider, name="Across town")
     manager = caseload[2]
     page = selectors.my_cases_page(user=manager, filters=selectors.MyCasesFilters())
-    assert page.total == 30
+    assert page.total == 25  # 30 referred, 5 withdrawn consents
+    assert len(page.ended) == selectors.NOTICES
     assert "Across town" not in {row["name"] for row in page.rows}
     assert {row["agent"] for row in page.rows} <= {
         caseload[0].get_full_name() or caseload[0].username,
@@ -149,8 +161,9 @@ def test_compiled_rows_are_read_by_column_name_as_the_orms(caseload):
         "page_total",
         "page_new_count",
         "page_program_choices",
+        "page_ended",
     }
-    assert rows[0]["page_total"] == 30
+    assert rows[0]["page_total"] == 25
     assert rows == through_the_orm(user, filters, 1)
 
 

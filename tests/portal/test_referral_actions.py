@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from cases import services
 from cases.models import Case, CaseEvent, CaseTeamMember, InboxItem, Referral
-from tests.factories import make_case
+from tests.factories import make_case, record_consent
 
 from .conftest import ALL_TABS, refer
 
@@ -391,6 +391,7 @@ def test_a_closed_case_leaves_my_cases_and_its_page_is_404(
 @pytest.fixture
 def intake_referral(agency_manager, northside):
     case = make_case(status=Case.Status.THIRD_PARTY, name="Okafor Household")
+    record_consent(case, northside, actor=agency_manager)
     referral = services.referral_to_organization(
         actor=agency_manager, case=case, organization=northside
     )

@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from cases import services
 from cases.models import CaseEvent, CaseTeamMember, Referral
-from tests.factories import PartnerAgentFactory, UserFactory
+from tests.factories import PartnerAgentFactory, UserFactory, record_consent
 
 from .conftest import refer
 
@@ -197,6 +197,7 @@ def test_a_partner_manager_cannot_move_another_organizations_assignment(
     client, partner_agent, partner_colleague, partner_manager, outsider, agency_manager
 ):
     case, _ = refer(partner_agent)
+    record_consent(case, outsider.partner_agent.organization, actor=agency_manager)
     theirs = services.case_team_add(actor=agency_manager, case=case, user=outsider)
     client.force_login(partner_manager)
     response = client.post(

@@ -23,7 +23,7 @@ from django.test import Client
 
 from cases.models import Activity, Attachment, Case, CaseEvent, CasePartner, Note, Referral
 from cases.records import KINDS
-from tests.factories import ProgramFactory, make_case, make_referral
+from tests.factories import ProgramFactory, make_case, make_referral, record_consent
 
 Verb = CaseEvent.Verb
 Status = Case.Status
@@ -130,6 +130,7 @@ def test_adding_a_partner_twice_associates_it_once(agency_manager, harbor):
 @pytest.mark.django_db
 def test_adding_a_case_team_member_twice_adds_them_once(agency_manager, partner_agent):
     case = make_case(status=Status.THIRD_PARTY)
+    record_consent(case, partner_agent.partner_agent.organization)
     client = browser(agency_manager)
     action = f"/cases/{case.pk}/team/add/"
     first, second = submit_twice(

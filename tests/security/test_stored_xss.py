@@ -35,7 +35,7 @@ from accounts.models import SecurityEvent
 from cases import routing, services
 from cases.models import Attachment, Case, CaseEvent, InboxItem, Referral
 from cases.routing import services as routing_services
-from tests.factories import PartnerAgentFactory, UserFactory, make_case
+from tests.factories import PartnerAgentFactory, UserFactory, make_case, record_consent
 
 PAYLOADS = {
     "script tag": '<script>alert("x{n}")</script>',
@@ -159,6 +159,7 @@ def build(template: str, *, am, ag, pa, pb, pd, pm, adm, northside) -> XssWorld:
         eligibility_notes=v("Case: eligibility notes"),
     )
     tabs = ["activities", "attachments", "servicerequests", "notes"]
+    record_consent(case, northside, actor=am)
     member = services.case_team_add(actor=am, case=case, user=pa, tabs=tabs)
     # Partners record work only on a referral they accepted.
     services.referral_accept(actor=pa, referral=member.referral)
@@ -208,6 +209,7 @@ def build(template: str, *, am, ag, pa, pb, pd, pm, adm, northside) -> XssWorld:
         actor=am, name=v("Routing rule name"), organizations=[northside]
     )
     routed = make_case(status=Case.Status.THIRD_PARTY, actor=am, owner=am, name="Routed household")
+    record_consent(routed, northside, actor=am)
     routing.case_route(actor=am, case=routed)
     intake = make_case(
         status=Case.Status.THIRD_PARTY,
@@ -215,6 +217,7 @@ def build(template: str, *, am, ag, pa, pb, pd, pm, adm, northside) -> XssWorld:
         owner=am,
         name=v("Case Name, in the intake queue"),
     )
+    record_consent(intake, northside, actor=am)
     services.referral_to_organization(actor=am, case=intake, organization=northside)
 
     Client().post("/login/", {"username": v("User name tried at sign-in"), "password": "nope"})

@@ -16,7 +16,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from cases import services
 from cases.inbox import services as inbox_services
 from cases.models import AssignmentRule, Case, InboxItem
-from tests.factories import PartnerAgentFactory, UserFactory, make_case
+from tests.factories import PartnerAgentFactory, UserFactory, make_case, record_consent
 
 ALL_TABS = ["activities", "attachments", "servicerequests", "notes"]
 
@@ -103,6 +103,7 @@ def build_world(*, pa, pb, pm, pc, ag, am, adm, northside, harbor) -> World:
         date_of_birth=date(1911, 11, 11),
         summary="Needs help with the appeal.",
     )
+    record_consent(case_a, northside, actor=am)
     member_pa = services.case_team_add(actor=am, case=case_a, user=pa, tabs=ALL_TABS)
     services.case_team_add(actor=am, case=case_a, user=px, tabs=ALL_TABS)
     services.case_team_remove(actor=am, case=case_a, user=px)
@@ -152,6 +153,7 @@ def build_world(*, pa, pb, pm, pc, ag, am, adm, northside, harbor) -> World:
         applicant_identifier="SENTINEL-IDENT-B",
         eligibility_notes="SENTINEL-ELIG-B",
     )
+    record_consent(case_b, northside, actor=am)
     services.case_team_add(actor=am, case=case_b, user=pa, tabs=[])
     services.record_add(
         actor=ag,
@@ -162,6 +164,7 @@ def build_world(*, pa, pb, pm, pc, ag, am, adm, northside, harbor) -> World:
     )
 
     case_c = make_case(status=Case.Status.THIRD_PARTY, actor=am, name="SENTINEL-NAME-C family")
+    record_consent(case_c, harbor, actor=am)
     services.case_team_add(actor=am, case=case_c, user=pc, tabs=ALL_TABS)
     services.record_add(
         actor=ag, case=case_c, kind="notes", shared_with_partners=True, body="SHARED-NOTE-C"
@@ -174,6 +177,7 @@ def build_world(*, pa, pb, pm, pc, ag, am, adm, northside, harbor) -> World:
     )
 
     case_d = make_case(status=Case.Status.THIRD_PARTY, actor=am, name="Accepted household")
+    record_consent(case_d, northside, actor=am)
     member_d = services.case_team_add(actor=am, case=case_d, user=pa, tabs=ALL_TABS)
     services.referral_accept(actor=pa, referral=member_d.referral)
     sr_d = services.record_add(
@@ -186,9 +190,11 @@ def build_world(*, pa, pb, pm, pc, ag, am, adm, northside, harbor) -> World:
 
     # Case F waits in the intake queue of PA's organization (its partner managers assign it).
     case_f = make_case(status=Case.Status.THIRD_PARTY, actor=am, name="Intake household")
+    record_consent(case_f, northside, actor=am)
     intake_f = services.referral_to_organization(actor=am, case=case_f, organization=northside)
 
     case_e = make_case(status=Case.Status.THIRD_PARTY, actor=am, name="Unassigned household")
+    record_consent(case_e, northside, actor=am)
     rule = AssignmentRule.objects.create(name="SENTINEL-RULE-NAME", order=1)
     rule.organizations.add(northside)
 
@@ -205,6 +211,7 @@ def build_world(*, pa, pb, pm, pc, ag, am, adm, northside, harbor) -> World:
         **{key: case.pk for key, case in world.cases.items()},
         **{role: user.pk for role, user in users.items()},
         "A_member_pa": member_pa.pk,
+        "A_consent": case_a.consents.get().pk,
         "D_sr_shared": sr_d.pk,
         "F_intake": intake_f.pk,
         "A_att_shared": att_shared.pk,

@@ -39,6 +39,7 @@ import random
 import time
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
@@ -74,6 +75,7 @@ BULK_TABLES = (
     "cases_case",
     "cases_referral",
     "cases_caseteammember",
+    "cases_consent",
     "cases_casepartner",
     "cases_caseuserobjectpermission",
     "cases_casegroupobjectpermission",
@@ -616,29 +618,58 @@ class Command(BaseCommand):
         cur.execute(
             """
             INSERT INTO cases_caseteammember (case_id, user_id, role, organization_id,
-                is_active, tabs, referral_id, referral_state, seen_at, added_by_id, added_at)
+                is_active, tabs, referral_id, referral_state, seen_at, added_by_id, added_at,
+                access_end)
             SELECT id, owner_id, 'owner', NULL, true, '[]'::jsonb, NULL, '', created_at,
-                   owner_id, created_at
+                   owner_id, created_at, ''
             FROM cases_case WHERE id > %(c0)s
             """,
             {"c0": c0},
         )
+        # The client's consent for each organization a case was referred to, as
+        # services.consent_record writes it: from the first referral until two years from
+        # now, covering the details and every tab.
+        cur.execute(
+            """
+            INSERT INTO cases_consent (case_id, organization_id, program_id, purpose, data,
+                starts_on, ends_on, method, document_id, witness, information, signed_on,
+                supersedes_id, recorded_by_id, recorded_at, revoked_at, revoked_by_id,
+                revoked_reason)
+            SELECT m.case_id, m.org_id, NULL, 'Referral to a partner', %(data)s::jsonb,
+                   min(m.added_at)::date, (%(now)s + interval '2 years')::date,
+                   'electronic', NULL, '', '', NULL, NULL, min(c.owner_id), min(m.added_at),
+                   NULL, NULL, ''
+            FROM (SELECT case_id, org_id, added_at FROM bench_link
+                  UNION ALL SELECT case_id, org_id, added_at FROM bench_past) m
+            JOIN cases_case c ON c.id = m.case_id
+            GROUP BY m.case_id, m.org_id
+            """,
+            {"data": json.dumps(["details", *json.loads(tabs_json)]), "now": timezone.now()},
+        )
+        self._step("consents")
+
+        # Each partner agent's copy of its basis (services.access_refresh): until the end
+        # of the consent's last day.
         cur.execute(
             """
             INSERT INTO cases_caseteammember (case_id, user_id, role, organization_id,
-                is_active, tabs, referral_id, referral_state, seen_at, added_by_id, added_at)
+                is_active, tabs, referral_id, referral_state, seen_at, added_by_id, added_at,
+                access_until, access_end)
             SELECT l.case_id, l.user_id, 'partner_agent', l.org_id, l.active, %(tabs)s::jsonb,
                    %(r0)s + l.rn, l.st,
                    CASE WHEN l.st = 'pending' AND pg_temp.bu(l.rn, 15) < 0.7 THEN NULL
                         ELSE l.added_at + interval '2 hours' END,
-                   c.owner_id, l.added_at
+                   c.owner_id, l.added_at,
+                   ((%(now)s + interval '2 years')::date + 1)::timestamp AT TIME ZONE %(tz)s,
+                   CASE WHEN l.active THEN 'expired' ELSE '' END
             FROM bench_link l JOIN cases_case c ON c.id = l.case_id
             UNION ALL
             SELECT p.case_id, p.user_id, 'partner_agent', p.org_id, false, %(tabs)s::jsonb,
-                   %(r1)s + p.rn, p.st, p.added_at + interval '1 hour', c.owner_id, p.added_at
+                   %(r1)s + p.rn, p.st, p.added_at + interval '1 hour', c.owner_id, p.added_at,
+                   NULL, ''
             FROM bench_past p JOIN cases_case c ON c.id = p.case_id
             """,
-            {"tabs": tabs_json, "r0": r0, "r1": r1},
+            {"tabs": tabs_json, "r0": r0, "r1": r1, "tz": settings.TIME_ZONE, "now": now},
         )
         self._step("case team")
 
@@ -782,9 +813,9 @@ class Command(BaseCommand):
         cur.execute(
             """
             INSERT INTO cases_note (case_id, author_id, by_partner, shared_with_partners,
-                                    created_at, updated_at, body)
+                                    substance_use, created_at, updated_at, body)
             SELECT s.case_id, CASE WHEN j = 2 THEN s.user_id ELSE s.owner_id END, j = 2,
-                   j < 3, t, t,
+                   j < 3, false, t, t,
                    CASE j WHEN 1 THEN 'Applicant called about the hearing date; documents '
                                       'requested by mail.'
                           WHEN 2 THEN 'Met the applicant; intake form completed and signed.'
@@ -796,8 +827,9 @@ class Command(BaseCommand):
         cur.execute(
             """
             INSERT INTO cases_activity (case_id, author_id, by_partner, shared_with_partners,
-                created_at, updated_at, type, subject, description, due_date, status)
-            SELECT s.case_id, s.user_id, true, true, t, t,
+                substance_use, created_at, updated_at, type, subject, description, due_date,
+                status)
+            SELECT s.case_id, s.user_id, true, true, false, t, t,
                    (ARRAY['call', 'meeting', 'task'])[j], 'Follow-up ' || j,
                    'Discuss next steps with the applicant.', (t + interval '7 days')::date,
                    CASE WHEN j = 1 THEN 'done' ELSE 'planned' END
@@ -808,9 +840,9 @@ class Command(BaseCommand):
         cur.execute(
             """
             INSERT INTO cases_servicerequest (case_id, author_id, by_partner,
-                shared_with_partners, created_at, updated_at, number, title, description,
-                status, priority)
-            SELECT s.case_id, s.user_id, true, true, s.added_at + interval '1 day',
+                shared_with_partners, substance_use, created_at, updated_at, number, title,
+                description, status, priority)
+            SELECT s.case_id, s.user_id, true, true, false, s.added_at + interval '1 day',
                    s.added_at + interval '1 day', 'SR-' || s.case_id, 'Records request',
                    'Request the applicant''s wage records.', 'open', 'normal'
             FROM bench_sample s

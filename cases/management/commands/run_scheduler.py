@@ -1,4 +1,5 @@
-"""The periodic jobs: queue the referral expiry for the task worker every few seconds."""
+"""The periodic jobs: queue the referral and consent expiry for the task worker every few
+seconds."""
 
 import logging
 import signal

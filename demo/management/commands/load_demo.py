@@ -33,8 +33,8 @@ from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
-from cases import routing, services
-from cases.models import AssignmentRule, Case, CaseEvent, CaseTeamMember, Referral
+from cases import access, routing, services
+from cases.models import AssignmentRule, Case, CaseEvent, CaseTeamMember, Consent, Referral
 from cases.records import Tab
 from cases.roles import sync_roles
 from cases.routing.services import assignment_rule_create
@@ -210,6 +210,7 @@ class Command(BaseCommand):
                 )
             )
             self.clock = DemoClock(timezone.now())
+            self.expiring_done = self.sensitive_done = self.withdrawn_done = False
             new_cases = 0
             with quiet_services(self.clock):
                 for story in stories:
@@ -305,6 +306,8 @@ class Command(BaseCommand):
             options = {"tabs": entry.tabs} if entry.tabs else {}
             if not entry.work:
                 options["work"] = False
+            if entry.consent:
+                options["consent"] = entry.consent
             for _ in range(entry.count):
                 stories.append(
                     Story(
@@ -448,9 +451,73 @@ class Command(BaseCommand):
             actor=self.manager, case=case, name="refer", auto_route=False
         )
         self._share_referral_packet(case, household)
+        self._consent(case, self.agent_orgs[agent])
         self.clock.advance(0.2)
         return services.case_team_add(
             actor=self.manager, case=case, user=self.users[agent], tabs=tabs, response_hours=hours
+        )
+
+    # The client's consent: every referral of the demo rests on one.
+    EVERY_TAB = ["details", *ALL_TABS]
+
+    def _consent(
+        self,
+        case: Case,
+        organization: PartnerOrganization | None = None,
+        *,
+        program=None,
+        ends_on: date | None = None,
+        sensitive: bool = False,
+    ) -> Consent | None:
+        """Record the client's consent for `organization` (or every partner of `program`),
+        signed today for a year, unless one is in force already. `sensitive`: a signed
+        form that also covers substance-use records (42 CFR Part 2)."""
+        if (
+            organization is not None
+            and access.disclosure_of(case=case, organization=organization).open
+            and not sensitive
+        ):
+            return None
+        today = timezone.localdate(self.clock.now())
+        data = [*self.EVERY_TAB, Consent.SUBSTANCE_USE] if sensitive else self.EVERY_TAB
+        fields: dict = {"method": Consent.Method.ELECTRONIC}
+        if sensitive:
+            form = services.attachment_add(
+                actor=self.caseworker,
+                case=case,
+                shared_with_partners=False,
+                description="Signed consent to disclose, including substance-use records.",
+                upload=ContentFile(
+                    pdf_document(
+                        "Consent to disclose information",
+                        [
+                            f"Client: {case.applicant_name}",
+                            "I consent to the disclosure of my case, including records of my",
+                            "substance-use treatment, to the partner named below, for legal",
+                            "help with my benefits case. I may revoke this consent at any time.",
+                        ],
+                    ),
+                    name="signed-consent.pdf",
+                ),
+            )
+            fields = {
+                "method": Consent.Method.SIGNED_FORM,
+                "document": form,
+                "information": "Dates of outpatient treatment and the provider's letter",
+                "signed_on": today,
+            }
+        return services.consent_record(
+            actor=self.caseworker,
+            case=case,
+            organization=organization,
+            program=program,
+            purpose="Legal help with the benefits case"
+            if organization
+            else "Referral to a partner of the program",
+            data=data,
+            starts_on=today,
+            ends_on=ends_on or today + timedelta(days=365),
+            **fields,
         )
 
     def _share_referral_packet(self, case: Case, household: Household) -> None:
@@ -770,6 +837,19 @@ class Command(BaseCommand):
 
     def _story_referral_accepted(self, story: Story, household: Household) -> None:
         case = self._approve(self._create(story, household))
+        if story.agent == "partner" and not self.sensitive_done:
+            # This client's consent covers substance-use records (42 CFR Part 2) too.
+            self.sensitive_done = True
+            self._consent(case, self.agent_orgs[story.agent], sensitive=True)
+            services.record_add(
+                actor=self.caseworker,
+                case=case,
+                kind="notes",
+                shared_with_partners=True,
+                substance_use=True,
+                body="The applicant completed a 12-week outpatient treatment program in March; "
+                "the provider's letter supports the good-cause claim in the appeal.",
+            )
         member = self._accept(self._refer(case, household, story.agent), story.agent)
         if story.options.get("work", True):
             self._partner_work(case, household, story.agent, more=self.rng.random() < 0.6)
@@ -778,8 +858,28 @@ class Command(BaseCommand):
 
     def _story_referral_seen(self, story: Story, household: Household) -> None:
         case = self._approve(self._create(story, household))
+        expiring = not self.expiring_done
+        if expiring:
+            # The client agreed to a short consent: it ends tonight, and the case leaves
+            # the partner's My Cases with a notice unless the agency records a new one.
+            self.expiring_done = True
+            self._consent(
+                case, self.agent_orgs[story.agent], ends_on=timezone.localdate(timezone.now())
+            )
         self._refer(case, household, story.agent)
         self._view(case, story.agent)
+        withdrawn = story.options.get("consent") == "withdrawn"
+        if withdrawn and not expiring and not self.withdrawn_done:
+            # The client withdrew the consent: the partner's access ended at once, and their
+            # My Cases says so.
+            self.withdrawn_done = True
+            self.clock.advance(3)
+            for consent in case.consents.filter(revoked_at__isnull=True):
+                services.consent_revoke(
+                    actor=self.caseworker,
+                    consent=consent,
+                    reason="The client called to withdraw consent: they found a private attorney.",
+                )
 
     def _story_referral_pending(self, story: Story, household: Household) -> None:
         case = self._approve(self._create(story, household))
@@ -801,6 +901,7 @@ class Command(BaseCommand):
             "conflict check failed.",
         )
         self.clock.advance(3)
+        self._consent(case, self.agent_orgs[story.agent])
         services.case_team_add(
             actor=self.manager,
             case=case,
@@ -825,6 +926,7 @@ class Command(BaseCommand):
         self.clock.advance(24 * 4)
         services.referral_expire(referral=member.referral, now=self.clock.now())
         self.clock.advance(2)
+        self._consent(case, self.agent_orgs[story.agent])
         member = services.case_team_add(
             actor=self.manager,
             case=case,
@@ -865,6 +967,8 @@ class Command(BaseCommand):
         worker runs (within a minute of `make run`)."""
         case = self._approve(self._create(story, household))
         self._refer(case, household, story.agent, hours=8)
+        # When it expires, the next candidate of the rule may be of another organization.
+        self._consent(case, program=case.program)
         self._view(case, story.agent)
 
     def _story_referral_waitlisted(self, story: Story, household: Household) -> None:
@@ -906,6 +1010,7 @@ class Command(BaseCommand):
             actor=self.manager, case=case, name="refer", auto_route=False
         )
         self._share_referral_packet(case, household)
+        self._consent(case, self.orgs["Northside Legal Aid"])
         services.referral_to_organization(
             actor=self.manager,
             case=case,
@@ -920,6 +1025,8 @@ class Command(BaseCommand):
             actor=self.manager, case=case, name="refer", auto_route=False
         )
         self._share_referral_packet(case, household)
+        # Every partner of the program may be chosen: Route Automatically can pick one.
+        self._consent(case, program=case.program)
 
     # Summary -----------------------------------------------------------------------------
 
