@@ -13,14 +13,25 @@ that no case was assigned twice and that the workloads add up, and deletes the c
 import multiprocessing
 import time
 from collections import Counter
+from datetime import timedelta
 
 import pgtrigger
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, connections, transaction
 from django.db.models import Count, F, Q
+from django.utils import timezone
 
-from cases.models import AssignmentRule, Case, CaseTeamMember, Program, Referral, RoutingDecision
+from cases.models import (
+    AssignmentRule,
+    Case,
+    CaseTeamMember,
+    Consent,
+    Program,
+    Referral,
+    RoutingDecision,
+)
+from cases.records import RECORD_KINDS
 from cases.routing import cases_route_unassigned
 from partners.models import PartnerAgent, PartnerOrganization
 from partners.services import partner_agent_save
@@ -155,6 +166,24 @@ class Command(BaseCommand):
             [CaseTeamMember(case=case, user=self.owner, role=Role.OWNER) for case in created],
             batch_size=1000,
         )
+        # The client's consent for every partner of the program: routing may pick any.
+        today = timezone.localdate()
+        Consent.objects.bulk_create(
+            [
+                Consent(
+                    case=case,
+                    program=self.program,
+                    purpose="Benchmark referral",
+                    data=["details", *(kind.slug for kind in RECORD_KINDS)],
+                    starts_on=today,
+                    ends_on=today + timedelta(days=365),
+                    method=Consent.Method.ELECTRONIC,
+                    recorded_by=self.owner,
+                )
+                for case in created
+            ],
+            batch_size=1000,
+        )
 
     def _check(self, count: int) -> None:
         bench = _bench_cases()
@@ -198,6 +227,7 @@ class Command(BaseCommand):
             # Referrals are kept with their case (PROTECT): the team rows that point at them
             # go first, then the referrals (a replacement chain unlinked), then the cases.
             CaseTeamMember.objects.filter(case__in=bench).delete()
+            Consent.objects.filter(case__in=bench).delete()
             referrals.exclude(replaces=None).update(replaces=None)
             referrals.delete()
             # Events are append-only (in the ORM and by a trigger) and protect their case: the

@@ -636,7 +636,8 @@ class Command(BaseCommand):
                 supersedes_id, recorded_by_id, recorded_at, revoked_at, revoked_by_id,
                 revoked_reason)
             SELECT m.case_id, m.org_id, NULL, 'Referral to a partner', %(data)s::jsonb,
-                   min(m.added_at)::date, (%(now)s + interval '2 years')::date,
+                   (LEAST(min(m.added_at), %(now)s) AT TIME ZONE %(tz)s)::date,
+                   (%(now)s + interval '2 years')::date,
                    'electronic', NULL, '', '', NULL, NULL, min(c.owner_id), min(m.added_at),
                    NULL, NULL, ''
             FROM (SELECT case_id, org_id, added_at FROM bench_link
@@ -644,7 +645,11 @@ class Command(BaseCommand):
             JOIN cases_case c ON c.id = m.case_id
             GROUP BY m.case_id, m.org_id
             """,
-            {"data": json.dumps(["details", *json.loads(tabs_json)]), "now": timezone.now()},
+            {
+                "data": json.dumps(["details", *json.loads(tabs_json)]),
+                "now": timezone.now(),
+                "tz": settings.TIME_ZONE,
+            },
         )
         self._step("consents")
 
