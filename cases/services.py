@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Subquery
+from django.db.models import F, Max, Min, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 from django_fsm import (
     ConcurrentTransition,
@@ -529,6 +530,7 @@ def case_team_add(
     member.added_at = clock.now()
     member.access_until, member.access_end = disclosure.until, disclosure.end
     member.save()
+    _watch_access_ends([member])
     _partner_add(actor=actor, case=case, partner=organization)
     permissions.grant_partner_agent(user=user, case=case, tabs=disclosure.tabs(tabs))
     _sync_managers(case=case, organization=organization, disclosure=disclosure)
@@ -661,6 +663,7 @@ def case_team_add_many(
             )
         )
     CaseTeamMember.objects.bulk_create(members)
+    _watch_access_ends(members)
 
     # The organizations: associated unless they are already, Primary on a case without any.
     linked = set(
@@ -1673,6 +1676,10 @@ def consent_revoke(*, actor: User, consent: Consent, reason: str) -> Consent:
 # Access: the legal basis of a partner's access (consent, emergency access) ------------------
 
 
+# How long a partner's My Cases tells them that their access to a case ended.
+ACCESS_NOTICE_DAYS = 30
+
+
 def no_consent_message(organization: PartnerOrganization) -> str:
     return (
         f"No consent of the client covers {organization.name} now: record one on the "
@@ -1707,6 +1714,49 @@ def _end_access(*, member: CaseTeamMember, end: str, now: datetime) -> None:
         organization=cast(PartnerOrganization, member.organization).name,
         why=AccessEnd(end).label,
     )
+    # The agent's My Cases (and its managers') shows the notice for a while, and the next
+    # end to watch for is the earliest of the accesses left.
+    watchers = PartnerAgent.objects.filter(
+        Q(user_id=member.user_id)
+        | Q(organization_id=member.organization_id, role=PartnerAgent.Role.MANAGER)
+    )
+    watchers.update(notices_until=now + timedelta(days=ACCESS_NOTICE_DAYS))
+    left = CaseTeamMember.objects.filter(
+        is_active=True, role=CaseTeamMember.Role.PARTNER_AGENT, access_until__isnull=False
+    ).order_by()
+    watchers.filter(role=PartnerAgent.Role.AGENT).update(
+        notices_from=Subquery(
+            left.filter(user=OuterRef("user_id"))
+            .values("user")
+            .annotate(first=Min("access_until"))
+            .values("first")
+        )
+    )
+    watchers.filter(role=PartnerAgent.Role.MANAGER).update(
+        notices_from=Subquery(
+            left.filter(organization=OuterRef("organization_id"))
+            .values("organization")
+            .annotate(first=Min("access_until"))
+            .values("first")
+        )
+    )
+
+
+def _watch_access_ends(members: Sequence[CaseTeamMember]) -> None:
+    """The agents' (and their managers') My Cases look for notices of ended access from the
+    earliest end among these memberships on: one statement. An end moved later leaves an
+    earlier mark, which only costs a look that finds nothing until the next end resets it."""
+    ends = [m.access_until for m in members if m.access_until is not None]
+    if not ends:
+        return
+    first = min(ends)
+    PartnerAgent.objects.filter(
+        Q(user_id__in={m.user_id for m in members})
+        | Q(
+            organization_id__in={m.organization_id for m in members},
+            role=PartnerAgent.Role.MANAGER,
+        )
+    ).update(notices_from=Least(Coalesce(F("notices_from"), Value(first)), Value(first)))
 
 
 def access_refresh(*, case_ids: Sequence[int], now: datetime | None = None) -> int:
@@ -1755,6 +1805,7 @@ def access_refresh(*, case_ids: Sequence[int], now: datetime | None = None) -> i
         _end_access(member=member, end=end, now=min(now, member.access_until or now))
         ended += 1
     CaseTeamMember.objects.bulk_update(kept, ["access_until", "access_end"])
+    _watch_access_ends(kept)
     permissions.grant_many(agents=grants, managers=[])
     for referral in intake:
         organizations[referral.case_id, referral.organization_id] = (

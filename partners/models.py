@@ -149,6 +149,20 @@ class PartnerAgent(models.Model):
     programs = models.JSONField(default=list, blank=True)
     max_open_cases = models.PositiveIntegerField(default=25)
     available = models.BooleanField(default=True)
+    notices_from = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The earliest end of an access of the agent (for a manager, of the "
+        "organization's agents) still on the team: from then My Cases looks for notices.",
+    )
+    notices_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="My Cases looks for notices of ended access until then (kept by the case "
+        "services when an access of the agent, or for a manager of the organization, ends).",
+    )
 
     class Meta:
         ordering = ["organization__name", "user__username"]

@@ -27,6 +27,7 @@ from django.db.models import (
     QuerySet,
     Subquery,
     TextField,
+    Value,
 )
 from django.http import Http404
 from django.utils import timezone
@@ -127,6 +128,21 @@ class ProgramChoices(Expression):
         return self._sql(connection, "JSONB_AGG", "JSONB_BUILD_ARRAY")
 
 
+def watching(agent: PartnerAgent | None, now: datetime) -> bool:
+    """May the partner's My Cases have a notice of ended access now? After an access of
+    theirs ended (for `NOTICE_DAYS`), or once the earliest end among their accesses has
+    come (an expiry before the periodic job ran): both marks are kept by the services on
+    the partner's profile, which every portal request has loaded anyway."""
+    if agent is None:
+        return False
+    ended = agent.notices_until is not None and now < agent.notices_until
+    due = agent.notices_from is not None and now >= agent.notices_from
+    return ended or due
+
+
+NO_NOTICES = Value(None, output_field=TextField())
+
+
 class EndedAccess(Expression):
     """The partner's cases whose access ended in the last `NOTICE_DAYS` days (consent
     withdrawn or expired, emergency access lapsed), newest first, at most `NOTICES`, as one
@@ -141,9 +157,12 @@ class EndedAccess(Expression):
         self.manager, self.scope, self.now, self.since = manager, scope, now, since
 
     @classmethod
-    def of(cls, *, user: "User", agent: PartnerAgent | None) -> "EndedAccess":
-        """The notices of this user (a partner manager: of the organization's agents)."""
+    def of(cls, *, user: "User", agent: PartnerAgent | None) -> "EndedAccess | None":
+        """The notices of this user (a partner manager: of the organization's agents), or
+        None when there can be none (`watching`): most requests need not ask."""
         now = clock.now()
+        if not watching(agent, now):
+            return None
         manager = agent is not None and agent.is_manager
         scope = cast(PartnerAgent, agent).organization_id if manager else user.pk
         return cls(manager=manager, scope=scope, now=now, since=now - timedelta(days=NOTICE_DAYS))
@@ -441,7 +460,7 @@ def _page_query(
     sort: str,
     number: int,
     manager: bool,
-    ended: EndedAccess,
+    ended: EndedAccess | None,
 ) -> QuerySet[CaseTeamMember, dict[str, Any]]:
     """One page of rows as dicts: `_ROW_FIELDS` (and `_AGENT_FIELDS` for a manager), and
     the filtered total, the New count, the program choices and the ended-access notices."""
@@ -452,7 +471,7 @@ def _page_query(
             page_total=_count(matching),
             page_new_count=_count(scope.filter(seen_at__isnull=True)),
             page_program_choices=ProgramChoices(),
-            page_ended=ended,
+            page_ended=ended or NO_NOTICES,
         )
         .order_by(*_ordering(sort))
         .values(*fields, "page_total", "page_new_count", "page_program_choices", "page_ended")[
@@ -475,8 +494,10 @@ def _fetch_compiled(
     if filters.query or not settings.MY_CASES_COMPILED_SQL:
         return None
     sort = filters.sort if filters.sort.removeprefix("-") in MY_CASES_SORTS else DEFAULT_SORT
+    now = clock.now()
     statement = _statement(
         manager=agent.is_manager,
+        notices=watching(agent, now),
         new_only=filters.new_only,
         state=bool(filters.referral_state),
         program=bool(filters.program),
@@ -490,14 +511,21 @@ def _fetch_compiled(
         scope=agent.organization_id if agent.is_manager else user.pk,
         state=filters.referral_state,
         program=filters.program,
-        now=(now := clock.now()),
+        now=now,
         since=now - timedelta(days=NOTICE_DAYS),
     )
 
 
 @functools.lru_cache(maxsize=512)
 def _statement(
-    *, manager: bool, new_only: bool, state: bool, program: bool, sort: str, number: int
+    *,
+    manager: bool,
+    notices: bool,
+    new_only: bool,
+    state: bool,
+    program: bool,
+    sort: str,
+    number: int,
 ) -> my_cases_sql.Statement | None:
     """The page query of one shape, built by the ORM path's own code for the stand-ins and
     compiled (None: the ORM does this shape's work)."""
@@ -509,8 +537,15 @@ def _statement(
     )
     standin = my_cases_sql.standin_user(manager=manager)
     scope, matching = _page_querysets(user=standin, filters=filters, now=my_cases_sql.NOW)
-    ended = EndedAccess(
-        manager=manager, scope=my_cases_sql.SCOPE, now=my_cases_sql.NOW, since=my_cases_sql.SINCE
+    ended = (
+        EndedAccess(
+            manager=manager,
+            scope=my_cases_sql.SCOPE,
+            now=my_cases_sql.NOW,
+            since=my_cases_sql.SINCE,
+        )
+        if notices
+        else None
     )
     query = _page_query(
         scope=scope, matching=matching, sort=sort, number=number, manager=manager, ended=ended
@@ -523,7 +558,7 @@ def _page_facts(
     user: "User",
     matching: QuerySet[CaseTeamMember],
     scope: QuerySet[CaseTeamMember],
-    ended: EndedAccess,
+    ended: EndedAccess | None,
 ) -> tuple[int, int, list[list[Any]], list[EndedNotice]]:
     """Total, New count, program choices and notices in one query, for a page that came
     back empty: the same subqueries, hung on the user's own partner profile row."""
@@ -533,7 +568,7 @@ def _page_facts(
             total=_count(matching),
             new_count=_count(scope.filter(seen_at__isnull=True)),
             choices=ProgramChoices(),
-            notices=ended,
+            notices=ended or NO_NOTICES,
         )
         .values_list("total", "new_count", "choices", "notices")
         .first()

@@ -31,6 +31,7 @@ from tests.factories import (
     make_referral,
     record_consent,
 )
+from tests.portal.conftest import page_statements
 
 pytestmark = [
     pytest.mark.django_db,
@@ -326,3 +327,31 @@ def test_substance_use_records_carry_the_redisclosure_notice(client, agency_mana
     file = client.get(url + "?notice=read")
     assert b"".join(file.streaming_content) == b"PART2-FILE"
     assert case.events.filter(verb=Verb.DOWNLOADED).count() == 1
+
+
+def test_my_cases_asks_for_notices_only_when_an_access_ended_or_is_due_to_end(
+    client, agency_manager, partner_agent, northside
+):
+    """Most requests carry no notice subquery: the partner's profile marks when one can
+    exist (an access ended lately, or the earliest end among the agent's accesses came)."""
+    case, _ = make_referral(agent_user=partner_agent, actor=agency_manager)
+    client.force_login(partner_agent)
+    client.get("/portal/")
+
+    def asks_for_notices(when=None) -> bool:
+        moment = when or clock.now()
+        with clock.on(lambda: moment):
+            sql = " ".join(page_statements(client, "/portal/"))
+        return "access_end" in sql and "<> ''" in sql
+
+    assert not asks_for_notices()
+    # The consent's end came and the job has not run: the mark says look.
+    after = access.end_of(case.consents.get().ends_on) + timedelta(minutes=1)
+    assert asks_for_notices(after)
+    services.consent_revoke(
+        actor=agency_manager, consent=case.consents.get(), reason="Client withdrew"
+    )
+    assert asks_for_notices()
+    assert "consent withdrawn" in client.get("/portal/").content.decode()
+    # Thirty days on, the notice is gone and so is the question.
+    assert not asks_for_notices(clock.now() + timedelta(days=31))

@@ -122,6 +122,7 @@ def test_a_managers_compiled_page_lists_the_organizations_cases_only(caseload, h
     outsider = PartnerAgentFactory(user=UserFactory(username="elsewhere"), organization=harbor).user
     refer(outsider, name="Across town")
     manager = caseload[2]
+    manager.partner_agent.refresh_from_db()  # as each request loads it: the notice marks
     page = selectors.my_cases_page(user=manager, filters=selectors.MyCasesFilters())
     assert page.total == 25  # 30 referred, 5 withdrawn consents
     assert len(page.ended) == selectors.NOTICES
