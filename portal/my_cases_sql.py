@@ -9,8 +9,8 @@ stand-ins. The rows come back as the ORM's `values()` rows would: a dict per row
 column name (PostgreSQL needs no converter for these columns; the tests hold every shape
 to the ORM's rows). A free-text search, whose LIKE pattern the ORM prepares, takes the ORM.
 
-Measured at 1,000,000 cases (docs/performance.md): My Cases at 0.50 of B1 with these
-statements, 0.41 through the plain ORM (`MY_CASES_COMPILED_SQL = False`).
+Measured at 1,000,000 cases (docs/performance.md): My Cases at 0.52 of B1 with these
+statements, 0.42 through the plain ORM (`MY_CASES_COMPILED_SQL = False`).
 """
 
 from dataclasses import dataclass
