@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from cases import services
 from cases.models import Case, CasePartner, CaseTeamMember, Referral
 from tests.browsing import sign_in
-from tests.factories import make_case
+from tests.factories import make_case, record_consent
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -40,6 +40,7 @@ def test_an_agency_manager_refers_a_case_and_sees_the_partner_work_live(
     page, live_server, agency_manager, password, partner_agent, northside, harbor
 ):
     case = make_case(name="Household of Alvarez", applicant_name="Rosa Alvarez")
+    record_consent(case, northside, actor=agency_manager)  # the client agreed at intake
     make_case(name="Household of Brennan")
     errors = []
     page.on("console", lambda message: console_error(message, errors))
@@ -71,9 +72,10 @@ def test_an_agency_manager_refers_a_case_and_sees_the_partner_work_live(
 
     # A second partner, then Make Primary on its row.
     page.get_by_role("link", name="New", exact=True).click()
-    page.get_by_role("combobox", name="Partner organization").select_option(
-        label="Harbor Family Services"
-    )
+    choice = page.get_by_role("combobox", name="Partner organization")
+    # Each organization says whether the client's consent covers it.
+    expect(choice.locator(f'option[value="{harbor.pk}"]')).to_contain_text("No consent")
+    choice.select_option(value=str(harbor.pk))
     page.get_by_role("button", name="Save").click()
     harbor_row = page.get_by_role("row", name=re.compile("Harbor Family Services"))
     expect(harbor_row).to_be_visible()
@@ -119,6 +121,7 @@ def test_the_notes_tab_shows_a_partner_note_as_it_arrives(
     page, live_server, agency_manager, password, partner_agent
 ):
     case = make_case(status=Case.Status.THIRD_PARTY)
+    record_consent(case, partner_agent.partner_agent.organization, actor=agency_manager)
     member = services.case_team_add(actor=agency_manager, case=case, user=partner_agent)
     sign_in(page, live_server.url, "/login/", "am", password)
     page.goto(f"{live_server.url}/cases/{case.pk}/notes/")

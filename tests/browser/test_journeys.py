@@ -24,6 +24,7 @@ from demo.data import DEMO_PASSWORD
 from demo.management.commands.load_demo import load_demo_rules, pdf_document
 from partners.models import PartnerOrganization
 from tests.browsing import sign_in
+from tests.factories import record_consent
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -109,9 +110,10 @@ def test_the_agency_manager_approves_a_case_and_refers_it_to_a_partner_agent_by_
     # Partners > New > a predefined partner: the first one becomes Primary.
     open_tab(page, "Partners")
     page.get_by_role("link", name="New", exact=True).click()
-    page.get_by_role("combobox", name="Partner organization").select_option(
-        label="Northside Legal Aid"
-    )
+    choice = page.get_by_role("combobox", name="Partner organization")
+    # No consent yet: the choice says so (the Consent tab records it below).
+    expect(choice.locator(f'option[value="{northside.pk}"]')).to_contain_text("No consent")
+    choice.select_option(value=str(northside.pk))
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#case-tabs .cw-messages")).to_contain_text(
         "Northside Legal Aid associated with the case as Primary."
@@ -124,9 +126,21 @@ def test_the_agency_manager_approves_a_case_and_refers_it_to_a_partner_agent_by_
     expect(page.locator("#case-status")).to_contain_text("Third-Party")
     expect(page.locator("#case-status")).to_contain_text("Northside Legal Aid")
 
+    # Consent: the client's consent for Northside Legal Aid, recorded before the referral.
+    open_tab(page, "Consent")
+    page.get_by_role("link", name="Record a consent").first.click()
+    page.get_by_label("Recipient").select_option(label="Northside Legal Aid")
+    page.get_by_label("Purpose").fill("Legal help with the benefits case")
+    for tab in ("Activities", "Attachments", "Service Requests", "Notes"):
+        page.locator("label.usa-checkbox__label", has_text=re.compile(f"^{tab}$")).click()
+    page.locator("label.usa-radio__label", has_text=re.compile("^Electronic signature$")).click()
+    page.get_by_role("button", name="Record consent").click()
+    expect(page.locator(".cw-consent", has_text="Northside Legal Aid")).to_contain_text("Active")
+
     # Case Team: add the partner agent and Save.
     open_tab(page, "Case Team")
-    page.get_by_role("combobox", name="Person").select_option(label="Priya Natarajan (partner)")
+    priya = get_user_model().objects.get(username="partner")
+    page.get_by_role("combobox", name="Person").select_option(value=str(priya.pk))
     # Picking the agent ticks the tabs her organization shares by default.
     expect(page.get_by_label("Attachments")).to_be_checked()
     page.get_by_role("button", name="Save").click()
@@ -160,6 +174,8 @@ def test_the_agency_manager_routes_an_unassigned_third_party_case_automatically(
     with mock.patch("cases.routing.hooks.route_after_refer", lambda **kwargs: None):
         for name in ("approve", "refer"):
             case = services.case_transition(actor=manager, case=case, name=name)
+    # The client's consent for Northside Legal Aid: routing takes only a consented partner.
+    record_consent(case, northside, actor=manager)
     assert not routing.latest_routing_decision(case=case)
 
     agency_sign_in(page, live_server.url, "manager")

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from cases.models import Case, CaseTeamMember, Referral
 from cases.routing import services as routing_services
 from tests.browsing import sign_in
-from tests.factories import PASSWORD, make_case
+from tests.factories import PASSWORD, make_case, record_consent
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -70,6 +70,7 @@ def test_a_declined_referral_is_rerouted_accepted_worked_completed_and_the_case_
     page, browser, live_server, agency_manager, partner_agent, partner_colleague, northside_pool
 ):
     case = make_case(owner=agency_manager, status=Case.Status.APPROVED)
+    record_consent(case, partner_agent.partner_agent.organization, actor=agency_manager)
     pa_name, pb_name = partner_agent.get_full_name(), partner_colleague.get_full_name()
     url = live_server.url
     contexts = []

@@ -14,6 +14,7 @@ from tests.factories import (
     PartnerAgentFactory,
     UserFactory,
     make_case,
+    record_consent,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -38,6 +39,8 @@ def case(monkeypatch, agency_manager, northside, harbor):
         )
     case = make_case(status=Case.Status.THIRD_PARTY, actor=agency_manager)
     services.partner_add(actor=agency_manager, case=case, partner=northside)
+    for organization in (northside, harbor):
+        record_consent(case, organization, actor=agency_manager)
     return case
 
 
