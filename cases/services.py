@@ -1724,22 +1724,18 @@ def _end_access(*, member: CaseTeamMember, end: str, now: datetime) -> None:
     left = CaseTeamMember.objects.filter(
         is_active=True, role=CaseTeamMember.Role.PARTNER_AGENT, access_until__isnull=False
     ).order_by()
-    watchers.filter(role=PartnerAgent.Role.AGENT).update(
-        notices_from=Subquery(
-            left.filter(user=OuterRef("user_id"))
-            .values("user")
+    # An agent watches its own accesses; a manager, those of the organization's agents.
+    for role, scope in (
+        (PartnerAgent.Role.AGENT, "user"),
+        (PartnerAgent.Role.MANAGER, "organization"),
+    ):
+        first = (
+            left.filter(**{scope: OuterRef(f"{scope}_id")})
+            .values(scope)
             .annotate(first=Min("access_until"))
             .values("first")
         )
-    )
-    watchers.filter(role=PartnerAgent.Role.MANAGER).update(
-        notices_from=Subquery(
-            left.filter(organization=OuterRef("organization_id"))
-            .values("organization")
-            .annotate(first=Min("access_until"))
-            .values("first")
-        )
-    )
+        watchers.filter(role=role).update(notices_from=Subquery(first))
 
 
 def _watch_access_ends(members: Sequence[CaseTeamMember]) -> None:

@@ -94,7 +94,30 @@ _STATUS_LABELS = dict(Case.Status.choices)
 _REFERRAL_LABELS = dict(Referral.State.choices)
 
 
-class ProgramChoices(Expression):
+class JSONRows(Expression):
+    """A scalar subquery written out in SQL whose rows come back as one JSON array of
+    arrays (text), in each database's own functions: the subclass writes `_sql` with the
+    aggregate and the row constructor it is given."""
+
+    output_field = TextField()
+
+    def _sql(
+        self, connection: "BaseDatabaseWrapper", aggregate: str, row: str
+    ) -> tuple[str, list[Any]]:
+        raise NotImplementedError
+
+    def as_sql(  # type: ignore[override]  # Django takes list params; the stubs say tuple
+        self, compiler: "SQLCompiler", connection: "BaseDatabaseWrapper"
+    ) -> tuple[str, list[Any]]:
+        return self._sql(connection, "JSON_GROUP_ARRAY", "JSON_ARRAY")
+
+    def as_postgresql(
+        self, compiler: "SQLCompiler", connection: "BaseDatabaseWrapper"
+    ) -> tuple[str, list[Any]]:
+        return self._sql(connection, "JSONB_AGG", "JSONB_BUILD_ARRAY")
+
+
+class ProgramChoices(JSONRows):
     """Every program as a JSON array of [id, code, name], as one scalar subquery, read as
     text (`program_choices` decodes it): it rides on every row of the page, and only the
     first row's copy is needed.
@@ -117,16 +140,6 @@ class ProgramChoices(Expression):
         sql = f"(SELECT {aggregate}({pair}({pk}, {code}, {name})) FROM {table})"  # noqa: S608  # nosec B608
         return sql, []
 
-    def as_sql(  # type: ignore[override]  # Django takes list params; the stubs say tuple
-        self, compiler: "SQLCompiler", connection: "BaseDatabaseWrapper"
-    ) -> tuple[str, list[Any]]:
-        return self._sql(connection, "JSON_GROUP_ARRAY", "JSON_ARRAY")
-
-    def as_postgresql(
-        self, compiler: "SQLCompiler", connection: "BaseDatabaseWrapper"
-    ) -> tuple[str, list[Any]]:
-        return self._sql(connection, "JSONB_AGG", "JSONB_BUILD_ARRAY")
-
 
 def watching(agent: PartnerAgent | None, now: datetime) -> bool:
     """May the partner's My Cases have a notice of ended access now? After an access of
@@ -143,7 +156,7 @@ def watching(agent: PartnerAgent | None, now: datetime) -> bool:
 NO_NOTICES = Value(None, output_field=TextField())
 
 
-class EndedAccess(Expression):
+class EndedAccess(JSONRows):
     """The partner's cases whose access ended in the last `NOTICE_DAYS` days (consent
     withdrawn or expired, emergency access lapsed), newest first, at most `NOTICES`, as one
     JSON array of [case number, ended at, why]: a scalar subquery that rides on the page's
@@ -189,16 +202,6 @@ class EndedAccess(Expression):
         )
         adapt = connection.ops.adapt_datetimefield_value
         return sql, [self.scope, adapt(self.now), adapt(self.since)]
-
-    def as_sql(  # type: ignore[override]  # Django takes list params; the stubs say tuple
-        self, compiler: "SQLCompiler", connection: "BaseDatabaseWrapper"
-    ) -> tuple[str, list[Any]]:
-        return self._sql(connection, "JSON_GROUP_ARRAY", "JSON_ARRAY")
-
-    def as_postgresql(
-        self, compiler: "SQLCompiler", connection: "BaseDatabaseWrapper"
-    ) -> tuple[str, list[Any]]:
-        return self._sql(connection, "JSONB_AGG", "JSONB_BUILD_ARRAY")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ case has lost its asterisk in later runs: the My Cases shots are taken before it
 """
 
 import argparse
+import re
 import shutil
 import sys
 import time
@@ -23,6 +24,7 @@ PASSWORD = "caseworks-demo"  # noqa: S105  (the documented demo password)
 # The demo case with two partner organizations (load_demo uses a fixed seed), so that the
 # Partners tab shows a Primary and a second partner.
 TWO_PARTNER_CASE = "CASE-2026-000057"
+PART_2_CASE = "CASE-2026-000019"  # its consent covers substance-use records
 WIDE = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
@@ -87,6 +89,18 @@ def agency(browser, base_url: str) -> None:
     expect(page.get_by_role("heading", name="Referrals", exact=True)).to_be_visible()
     shoot(page, "case-team")
 
+    # The Consent tab: the client's consents with their states, and emergency access.
+    page.get_by_role("navigation", name="Case views").get_by_role(
+        "link", name="Consent", exact=True
+    ).click()
+    expect(page.get_by_role("heading", name="Emergency access")).to_be_visible()
+    shoot(page, "case-consent")
+
+    # The accounting of disclosures of the same case.
+    page.get_by_role("link", name="Accounting of disclosures").click()
+    expect(page.get_by_role("heading", level=1, name="Accounting of disclosures")).to_be_visible()
+    shoot(page, "case-disclosures", full_page=False)
+
     page.goto(base_url + "/cases/inbox/")
     expect(page.get_by_role("heading", level=1, name="Inbox")).to_be_visible()
     shoot(page, "inbox", full_page=False)
@@ -122,6 +136,15 @@ def portal(browser, base_url: str) -> None:
     expect(page.get_by_role("button", name="Accept case")).to_be_visible()
     expect(page.locator("#case-tabs [aria-current=page]")).to_be_visible()
     shoot(page, "portal-case")
+
+    # A case whose consent covers substance-use records: the Part 2 notice on its Notes.
+    page.goto(base_url + "/portal/")
+    page.get_by_label("Search").fill(PART_2_CASE)
+    page.get_by_role("button", name="Apply").click()
+    page.locator("table.cwp-my-cases tbody").get_by_role("link").first.click()
+    page.get_by_role("navigation", name="View tabs").get_by_role("link", name="Notes").click()
+    expect(page.get_by_role("heading", name=re.compile("42 CFR Part 2"))).to_be_visible()
+    shoot(page, "portal-part2", full_page=False)
     context.close()
 
     # A partner manager's Intake: a case referred to the organization, to assign.
