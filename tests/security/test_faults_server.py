@@ -28,7 +28,7 @@ from django.db import connection
 from django.test import Client
 
 from cases.models import CaseEvent, CasePartner, CaseTeamMember, CaseUserObjectPermission
-from tests.factories import PartnerAgentFactory, UserFactory, make_case
+from tests.factories import PartnerAgentFactory, UserFactory, make_case, record_consent
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -226,6 +226,8 @@ def test_killing_workers_mid_request_leaves_no_half_written_team_change(agency_m
         for n in range(2)
     ]
     cases = [make_case(status="third_party", actor=agency_manager) for _ in range(12)]
+    for case in cases:  # the client's consent: the team change goes all the way through
+        record_consent(case, northside, actor=agency_manager)
     csrf = secrets.token_hex(16)
     cookie = f"{session_cookie(agency_manager)}; csrftoken={csrf}"
     headers = {"X-CSRFToken": csrf, "Content-Type": "application/x-www-form-urlencoded"}
