@@ -4,20 +4,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('partners', '0003_stamp_fields'),
+        ("partners", "0003_stamp_fields"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='partneragent',
-            name='notices_from',
-            field=models.DateTimeField(blank=True, editable=False, help_text="The earliest end of an access of the agent (for a manager, of the organization's agents) still on the team: from then My Cases looks for notices.", null=True),
+            model_name="partneragent",
+            name="notices_from",
+            field=models.DateTimeField(
+                blank=True,
+                editable=False,
+                help_text="The earliest end of an access of the agent (for a manager, of the organization's agents) still on the team: from then My Cases looks for notices.",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='partneragent',
-            name='notices_until',
-            field=models.DateTimeField(blank=True, editable=False, help_text='My Cases looks for notices of ended access until then (kept by the case services when an access of the agent, or for a manager of the organization, ends).', null=True),
+            model_name="partneragent",
+            name="notices_until",
+            field=models.DateTimeField(
+                blank=True,
+                editable=False,
+                help_text="My Cases looks for notices of ended access until then (kept by the case services when an access of the agent, or for a manager of the organization, ends).",
+                null=True,
+            ),
         ),
     ]
