@@ -1645,6 +1645,32 @@ def consent_record(
     return consent
 
 
+def consent_record_with_upload(
+    *, actor: User, case: Case, upload: File[bytes] | None, **fields: Any
+) -> Consent:
+    """`consent_record`, with a signed form's upload stored first (an internal attachment of
+    the case, marked Part 2 when the consent covers substance-use records), in one
+    transaction: a consent the service refuses leaves neither the attachment nor its file."""
+    document = None
+    try:
+        with transaction.atomic():
+            if fields.get("method") == Consent.Method.SIGNED_FORM and upload:
+                document = attachment_add(
+                    actor=actor,
+                    case=case,
+                    upload=upload,
+                    description="Signed consent form",
+                    shared_with_partners=False,
+                    substance_use=Consent.SUBSTANCE_USE in fields.get("data", ()),
+                )
+            return consent_record(actor=actor, case=case, document=document, **fields)
+    except Exception:
+        # The row went with the rollback; the stored file did not.
+        if document is not None:
+            document.file.storage.delete(cast(str, document.file.name))
+        raise
+
+
 @transaction.atomic
 def consent_revoke(*, actor: User, consent: Consent, reason: str) -> Consent:
     """The client withdrew their consent: stamp it revoked (once) with who and why."""

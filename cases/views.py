@@ -14,7 +14,6 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -782,32 +781,6 @@ def _consent_or_404(case: Case, consent_pk) -> Consent:
     return consent
 
 
-def _record_consent(*, actor, case: Case, form: ConsentForm) -> Consent:
-    """The consent, and for a signed form its upload first (an internal attachment of the
-    case, marked Part 2 when the consent covers substance-use records), in one transaction:
-    a consent the service refuses leaves neither the attachment nor its file behind."""
-    fields = form.consent_fields()
-    upload = form.cleaned_data["document"]
-    document = None
-    try:
-        with transaction.atomic():
-            if fields["method"] == Consent.Method.SIGNED_FORM and upload:
-                document = services.attachment_add(
-                    actor=actor,
-                    case=case,
-                    upload=upload,
-                    description="Signed consent form",
-                    shared_with_partners=False,
-                    substance_use=Consent.SUBSTANCE_USE in fields["data"],
-                )
-            return services.consent_record(actor=actor, case=case, document=document, **fields)
-    except Exception:
-        # The row went with the rollback; the stored file did not.
-        if document is not None:
-            document.file.storage.delete(document.file.name)
-        raise
-
-
 @agency_required
 @require_POST
 def consent_record(request, pk):
@@ -821,7 +794,12 @@ def consent_record(request, pk):
             )
             return _after_change(request, case, "consent")
         try:
-            consent = _record_consent(actor=request.user, case=case, form=form)
+            consent = services.consent_record_with_upload(
+                actor=request.user,
+                case=case,
+                upload=form.cleaned_data["document"],
+                **form.consent_fields(),
+            )
         except ValidationError as exc:
             form.add_service_errors(exc)
         else:
